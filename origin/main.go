@@ -1,0 +1,129 @@
+// Command origin serves the shop's API over SQLite. It is internal: public
+// traffic reaches it only through the edge proxy.
+//
+//	origin [flags]                 serve
+//	origin createsuperuser --db PATH --username U --password-file F
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"edgeshop/origin/api"
+	"edgeshop/origin/seed"
+	"edgeshop/origin/store"
+	"edgeshop/shared/config"
+	"edgeshop/shared/logging"
+)
+
+type settings struct {
+	listen, db, logLevel, synchronous string
+	seedProducts, readers             int
+	catalogueTTL, drainDelay          time.Duration
+	maxBody                           int64
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "createsuperuser" {
+		if err := createSuperuser(os.Args[2:]); err != nil {
+			config.Exit("origin createsuperuser", err)
+		}
+		return
+	}
+	var s settings
+	cs := config.New("origin", "ORIGIN_CONFIG")
+	cs.String(&s.listen, "listen", "ORIGIN_LISTEN", "127.0.0.1:9001", "address to serve on")
+	cs.String(&s.db, "db", "ORIGIN_DB", "./data/shop.db", "SQLite database file (created, migrated and seeded on first start)")
+	cs.Int(&s.seedProducts, "seed-products", "ORIGIN_SEED_PRODUCTS", 10000, "products in the demo catalogue seeded into an empty database")
+	cs.Int(&s.readers, "readers", "ORIGIN_READERS", 4, "read-only SQLite connections")
+	cs.String(&s.synchronous, "synchronous", "ORIGIN_SYNCHRONOUS", "normal", "SQLite synchronous mode for writes: normal or full")
+	cs.Duration(&s.catalogueTTL, "catalogue-ttl", "ORIGIN_CATALOGUE_TTL", 60*time.Second, "edge freshness (s-maxage) of catalogue responses")
+	cs.Duration(&s.drainDelay, "drain-delay", "ORIGIN_DRAIN_DELAY", 2*time.Second, "on SIGTERM, how long to report not-ready before draining")
+	cs.Bytes(&s.maxBody, "max-body-size", "ORIGIN_MAX_BODY_SIZE", "1MiB", "largest request body accepted")
+	cs.String(&s.logLevel, "log-level", "ORIGIN_LOG_LEVEL", "info", "debug, info, warn or error")
+	if err := cs.Parse(os.Args[1:]); err != nil {
+		config.Exit("origin", err)
+	}
+	if s.seedProducts < 0 {
+		config.Exit("origin", errors.New("setting --seed-products / ORIGIN_SEED_PRODUCTS: must be >= 0"))
+	}
+	log, err := logging.New(os.Stderr, s.logLevel, "origin")
+	if err != nil {
+		config.Exit("origin", errors.New("setting --log-level / ORIGIN_LOG_LEVEL: "+err.Error()))
+	}
+	if err := serve(s, log); err != nil {
+		log.Error("origin stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func serve(s settings, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	openCtx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	st, err := store.Open(openCtx, s.db, store.Options{Readers: s.readers, Synchronous: s.synchronous})
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer st.Close()
+	start := time.Now()
+	seeded, err := st.SeedIfEmpty(openCtx, seed.Catalogue(s.seedProducts))
+	cancel()
+	if err != nil {
+		return err
+	}
+	if seeded {
+		log.Info("seeded demo catalogue", "products", s.seedProducts, "took", time.Since(start).String())
+	}
+
+	var draining atomic.Bool
+	handler := api.New(st, api.Config{CatalogueTTL: s.catalogueTTL, MaxBodyBytes: s.maxBody}, log,
+		func() bool { return !draining.Load() })
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", s.listen)
+	if err != nil {
+		return err
+	}
+	log.Info("origin listening", "addr", ln.Addr().String(), "db", s.db)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Report not-ready first so the proxy's health checks move traffic
+	// away, then drain what is in flight.
+	draining.Store(true)
+	log.Info("draining", "delay", s.drainDelay.String())
+	time.Sleep(s.drainDelay)
+	shutCtx, cancelShut := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancelShut()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return err
+	}
+	log.Info("origin stopped")
+	return nil
+}
+
+func createSuperuser(args []string) error {
+	return errors.New("not implemented yet")
+}
