@@ -9,15 +9,19 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"edgeshop/origin/api"
+	"edgeshop/origin/auth"
 	"edgeshop/origin/seed"
 	"edgeshop/origin/store"
 	"edgeshop/shared/config"
@@ -29,6 +33,9 @@ type settings struct {
 	seedProducts, readers             int
 	catalogueTTL, drainDelay          time.Duration
 	maxBody                           int64
+	jwtSecretFile                     string
+	accessTTL, refreshTTL             time.Duration
+	bcryptCost                        int
 }
 
 func main() {
@@ -48,6 +55,10 @@ func main() {
 	cs.Duration(&s.catalogueTTL, "catalogue-ttl", "ORIGIN_CATALOGUE_TTL", 60*time.Second, "edge freshness (s-maxage) of catalogue responses")
 	cs.Duration(&s.drainDelay, "drain-delay", "ORIGIN_DRAIN_DELAY", 2*time.Second, "on SIGTERM, how long to report not-ready before draining")
 	cs.Bytes(&s.maxBody, "max-body-size", "ORIGIN_MAX_BODY_SIZE", "1MiB", "largest request body accepted")
+	cs.String(&s.jwtSecretFile, "jwt-secret-file", "ORIGIN_JWT_SECRET_FILE", "", "file holding the JWT signing secret shared by all replicas; default: jwt-secret beside the database, created (0600) when missing. ORIGIN_JWT_SECRET, when set, wins")
+	cs.Duration(&s.accessTTL, "access-ttl", "ORIGIN_ACCESS_TTL", 15*time.Minute, "lifetime of access tokens")
+	cs.Duration(&s.refreshTTL, "refresh-ttl", "ORIGIN_REFRESH_TTL", 7*24*time.Hour, "lifetime of refresh tokens")
+	cs.Int(&s.bcryptCost, "bcrypt-cost", "ORIGIN_BCRYPT_COST", 10, "bcrypt cost of password hashes (4..31)")
 	cs.String(&s.logLevel, "log-level", "ORIGIN_LOG_LEVEL", "info", "debug, info, warn or error")
 	if err := cs.Parse(os.Args[1:]); err != nil {
 		config.Exit("origin", err)
@@ -58,6 +69,9 @@ func main() {
 	log, err := logging.New(os.Stderr, s.logLevel, "origin")
 	if err != nil {
 		config.Exit("origin", errors.New("setting --log-level / ORIGIN_LOG_LEVEL: "+err.Error()))
+	}
+	if s.jwtSecretFile == "" {
+		s.jwtSecretFile = filepath.Join(filepath.Dir(s.db), "jwt-secret")
 	}
 	if err := serve(s, log); err != nil {
 		log.Error("origin stopped", "err", err)
@@ -86,9 +100,24 @@ func serve(s settings, log *slog.Logger) error {
 		log.Info("seeded demo catalogue", "products", s.seedProducts, "took", time.Since(start).String())
 	}
 
+	secret, err := auth.LoadSecret(os.Getenv("ORIGIN_JWT_SECRET"), s.jwtSecretFile, true)
+	if err != nil {
+		return err
+	}
+	issuer, err := auth.NewIssuer(secret, s.accessTTL, s.refreshTTL)
+	if err != nil {
+		return fmt.Errorf("setting ORIGIN_JWT_SECRET / --jwt-secret-file: %w", err)
+	}
+	hasher, err := auth.NewHasher(s.bcryptCost)
+	if err != nil {
+		return fmt.Errorf("setting --bcrypt-cost / ORIGIN_BCRYPT_COST: %w", err)
+	}
+
 	var draining atomic.Bool
-	handler := api.New(st, api.Config{CatalogueTTL: s.catalogueTTL, MaxBodyBytes: s.maxBody}, log,
-		func() bool { return !draining.Load() })
+	handler := api.New(st, api.Config{
+		CatalogueTTL: s.catalogueTTL, MaxBodyBytes: s.maxBody,
+		Shop: st, Issuer: issuer, Hasher: hasher, Purger: logPurger{log},
+	}, log, func() bool { return !draining.Load() })
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -124,6 +153,52 @@ func serve(s settings, log *slog.Logger) error {
 	return nil
 }
 
+// logPurger records purges until the edges' purge endpoint is wired.
+type logPurger struct{ log *slog.Logger }
+
+func (p logPurger) Purge(keys ...string) { p.log.Info("purge", "keys", keys) }
+
+// createSuperuser makes (or promotes) a staff account. It goes through the
+// store like a server would, so it is safe while origins serve the file.
 func createSuperuser(args []string) error {
-	return errors.New("not implemented yet")
+	var db, username, passwordFile string
+	cs := config.New("origin createsuperuser", "ORIGIN_CONFIG")
+	cs.String(&db, "db", "ORIGIN_DB", "./data/shop.db", "SQLite database file")
+	cs.String(&username, "username", "", "", "staff username")
+	cs.String(&passwordFile, "password-file", "", "", "file holding the password (never pass it on the command line)")
+	if err := cs.Parse(args); err != nil {
+		return err
+	}
+	if username == "" || passwordFile == "" {
+		return errors.New("--username and --password-file are required")
+	}
+	raw, err := os.ReadFile(passwordFile)
+	if err != nil {
+		return fmt.Errorf("--password-file: %w", err)
+	}
+	password := strings.TrimRight(string(raw), "\r\n")
+	if len(password) < 8 || len(password) > auth.MaxPasswordLen {
+		return errors.New("--password-file: password must be 8 to 72 bytes")
+	}
+	hasher, err := auth.NewHasher(0)
+	if err != nil {
+		return err
+	}
+	hash, err := hasher.Hash(password)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := store.Open(ctx, db, store.Options{Readers: 1})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := st.UpsertSuperuser(ctx, username, hash)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("staff user %q (id %d) ready\n", u.Username, u.ID)
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"edgeshop/origin/auth"
 	"edgeshop/origin/store"
 )
 
@@ -34,7 +35,34 @@ type Config struct {
 	AvailabilityTTL time.Duration
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64
+
+	// Shop, Issuer and Hasher enable the user and admin routes; without a
+	// Shop only the catalogue is served.
+	Shop   Shop
+	Issuer *auth.Issuer
+	Hasher *auth.Hasher
+	// Purger is told which surrogate keys a write made stale; nil drops them.
+	Purger Purger
 }
+
+// Shop is what the user and admin routes need from the store.
+type Shop interface {
+	Accounts
+	Carts
+	Orders
+	Admin
+}
+
+// Purger tells the edges which cached responses a committed write made
+// stale (architecture.md, "Invalidation"). Purge must not block for long:
+// it queues the keys and returns.
+type Purger interface {
+	Purge(keys ...string)
+}
+
+type noPurger struct{}
+
+func (noPurger) Purge(...string) {}
 
 // API is the origin's HTTP handler.
 type API struct {
@@ -59,6 +87,9 @@ func New(cat Catalogue, cfg Config, log *slog.Logger, ready func() bool) *API {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
+	if cfg.Purger == nil {
+		cfg.Purger = noPurger{}
+	}
 	if ready == nil {
 		ready = func() bool { return true }
 	}
@@ -75,6 +106,12 @@ func (a *API) routes() {
 	r.handle("GET", "/healthz", a.healthz)
 	r.handle("GET", "/readyz", a.readyz)
 	a.catalogueRoutes()
+	if a.cfg.Shop != nil {
+		a.accountRoutes()
+		a.cartRoutes()
+		a.orderRoutes()
+		a.adminRoutes()
+	}
 }
 
 // ServeHTTP serves one request.

@@ -1,0 +1,155 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"edgeshop/origin/auth"
+	"edgeshop/origin/store"
+)
+
+// decodeJSON reads the request body as one JSON object into v. Bodies that
+// are not JSON (Content-Type), too large, malformed, of the wrong shape or
+// followed by trailing data are client errors; nothing else is accepted.
+func decodeJSON(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+				detail: "request body must be application/json"}
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errTooLarge()
+		}
+		return errBadRequest("bad_body", "could not read request body")
+	}
+	return decodeBody(body, v)
+}
+
+// decodeBody parses body as exactly one JSON object into v.
+func decodeBody(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errBadRequest("invalid_json", "request body is empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return &apiError{status: http.StatusBadRequest, code: "invalid",
+				detail: fmt.Sprintf("field %s must be %s", te.Field, typeName(te.Type.String())),
+				fields: map[string][]string{te.Field: {"must be " + typeName(te.Type.String())}}}
+		}
+		return errBadRequest("invalid_json", "request body is not a valid JSON object")
+	}
+	if dec.More() {
+		return errBadRequest("invalid_json", "request body has data after the JSON object")
+	}
+	var trail json.RawMessage
+	if err := dec.Decode(&trail); err != io.EOF {
+		return errBadRequest("invalid_json", "request body has data after the JSON object")
+	}
+	return nil
+}
+
+func typeName(t string) string {
+	switch {
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "an integer"
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "string":
+		return "a string"
+	case t == "bool":
+		return "a boolean"
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	default:
+		return "an object"
+	}
+}
+
+// validation collects field errors into one 400.
+type validation map[string][]string
+
+func (v validation) add(field, msg string) { v[field] = append(v[field], msg) }
+
+func (v validation) err() error {
+	if len(v) == 0 {
+		return nil
+	}
+	var first string
+	for f, msgs := range v {
+		if first == "" || f < first {
+			first = f + ": " + msgs[0]
+		}
+	}
+	return &apiError{status: http.StatusBadRequest, code: "invalid", detail: "invalid input (" + first + ")", fields: v}
+}
+
+var (
+	errNoCredentials = &apiError{status: http.StatusUnauthorized, code: "not_authenticated",
+		detail: "Authentication credentials were not provided."}
+	errBadToken = &apiError{status: http.StatusUnauthorized, code: "token_not_valid",
+		detail: "Given token not valid for any token type"}
+	errNotStaff = &apiError{status: http.StatusForbidden, code: "permission_denied",
+		detail: "You do not have permission to perform this action."}
+)
+
+// currentUser authenticates the request's bearer access token and loads
+// its user (a deleted user's token stops working at once).
+func (a *API) currentUser(r *http.Request) (store.User, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return store.User{}, errNoCredentials
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return store.User{}, errBadToken
+	}
+	c, err := a.cfg.Issuer.Verify(strings.TrimSpace(tok), auth.Access)
+	if err != nil {
+		return store.User{}, errBadToken
+	}
+	u, err := a.cfg.Shop.UserByID(r.Context(), c.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, errBadToken
+	}
+	return u, err
+}
+
+// userHandler is a handler for an authenticated user.
+type userHandler func(w http.ResponseWriter, r *http.Request, p params, u store.User)
+
+// user wraps h so it runs only for an authenticated user.
+func (a *API) user(h userHandler) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p params) {
+		u, err := a.currentUser(r)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		h(w, r, p, u)
+	}
+}
+
+// staff wraps h so it runs only for a staff user (403 for others).
+func (a *API) staff(h userHandler) handlerFunc {
+	return a.user(func(w http.ResponseWriter, r *http.Request, p params, u store.User) {
+		if !u.IsStaff {
+			a.fail(w, r, errNotStaff)
+			return
+		}
+		h(w, r, p, u)
+	})
+}
