@@ -68,7 +68,8 @@ next:
 		for i, s := range r.segs {
 			if s == "{id}" {
 				id, err := strconv.ParseInt(segs[i], 10, 64)
-				if err != nil || id <= 0 || segs[i][0] == '+' {
+				// One spelling per id (no "+7", "007"): one cache entry.
+				if err != nil || id <= 0 || segs[i][0] < '1' || segs[i][0] > '9' {
 					continue next
 				}
 				p.id = id
@@ -96,6 +97,9 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		allow := make([]string, 0, len(rte.methods))
 		for m := range rte.methods {
 			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
 		}
 		w.Header().Set("Allow", strings.Join(sortedStrings(allow), ", "))
 		writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",

@@ -188,8 +188,9 @@ func (s *Store) CategoryPage(ctx context.Context, category int64, page, size int
 	return ps, total, err
 }
 
-// FTSQuery turns user input into an FTS4 MATCH expression: each word (letters
-// and digits only) becomes a prefix term, all must match. It returns "" when
+// FTSQuery turns user input into an FTS4 MATCH expression: each word
+// (letters and digits only) must match; the last one also as a prefix, so
+// that a query typed halfway still finds its products. It returns "" when
 // nothing searchable is left. User text never reaches FTS syntax unescaped.
 func FTSQuery(q string) string {
 	words := strings.FieldsFunc(strings.ToLower(q), func(r rune) bool {
@@ -200,22 +201,30 @@ func FTSQuery(q string) string {
 	}
 	for i, w := range words {
 		if len(w) > 40 {
-			w = w[:40]
+			words[i] = w[:40]
 		}
-		words[i] = w + "*"
+	}
+	if n := len(words); n > 0 {
+		words[n-1] += "*"
 	}
 	return strings.Join(words, " ")
 }
 
+// SearchLimit bounds search: at most this many matches are counted and
+// paged through (api.md: "FIX: bounded"), so a one-letter query over a
+// million titles costs the same as a precise one.
+const SearchLimit = 10_000
+
 // Search returns page of the products whose title contains every word of q
-// (as a word prefix), by id, and how many match.
+// (the last as a prefix), by id, and how many match (at most SearchLimit).
 func (s *Store) Search(ctx context.Context, q string, page, size int) ([]Product, int64, error) {
 	m := FTSQuery(q)
 	if m == "" {
 		return []Product{}, 0, nil
 	}
 	var total int64
-	if err := s.reader.QueryRowContext(ctx, "SELECT count(*) FROM products_fts WHERE products_fts MATCH ?", m).Scan(&total); err != nil {
+	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM (
+		SELECT 1 FROM products_fts WHERE products_fts MATCH ? LIMIT ?)`, m, SearchLimit).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count search %q: %w", m, err)
 	}
 	offset := int64(page-1) * int64(size)

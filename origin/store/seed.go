@@ -38,7 +38,7 @@ func (s *Store) SeedIfEmpty(ctx context.Context, c Catalogue) (bool, error) {
 		}
 		for i, cat := range c.Categories {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO categories(id, title, image_url, rand_key) VALUES (?, ?, ?, ?)",
-				cat.ID, cat.Title, cat.ImageURL, (int64(i)*7919)%1000); err != nil {
+				cat.ID, cat.Title, cat.ImageURL, (int64(i+1)*618_033_989)%1_000_000_000); err != nil {
 				return fmt.Errorf("seed category %d: %w", cat.ID, err)
 			}
 		}

@@ -52,16 +52,30 @@ func (s *Set) SetOutput(w io.Writer) { s.fs.SetOutput(w) }
 // Args returns the arguments left after the flags.
 func (s *Set) Args() []string { return s.fs.Args() }
 
+// flagValue records a value given on the command line.
+type flagValue struct {
+	st     *setting
+	isBool bool
+}
+
+func (f *flagValue) String() string { return "" }
+func (f *flagValue) Set(v string) error {
+	f.st.value, f.st.isSet = v, true
+	return nil
+}
+func (f *flagValue) IsBoolFlag() bool { return f.isBool }
+
 func (s *Set) add(name, env, def, usage string, apply func(string) error) {
+	s.addFlag(name, env, def, usage, false, apply)
+}
+
+func (s *Set) addFlag(name, env, def, usage string, isBool bool, apply func(string) error) {
 	st := &setting{name: name, env: env, def: def, apply: apply}
 	s.settings = append(s.settings, st)
 	if env != "" {
 		usage += " (env " + env + ")"
 	}
-	s.fs.Func(name, usage+" (default "+strconv.Quote(def)+")", func(v string) error {
-		st.value, st.isSet = v, true
-		return nil
-	})
+	s.fs.Var(&flagValue{st: st, isBool: isBool}, name, usage+" (default "+strconv.Quote(def)+")")
 }
 
 // String registers a string setting.
@@ -83,7 +97,7 @@ func (s *Set) Int(p *int, name, env string, def int, usage string) {
 
 // Bool registers a boolean setting (true/false/1/0).
 func (s *Set) Bool(p *bool, name, env string, def bool, usage string) {
-	s.add(name, env, strconv.FormatBool(def), usage, func(v string) error {
+	s.addFlag(name, env, strconv.FormatBool(def), usage, true, func(v string) error {
 		b, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
 			return fmt.Errorf("not a boolean: %q", v)
@@ -190,25 +204,32 @@ func readFile(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config file: %w", err)
 	}
-	var raw map[string]any
+	// Decode to nodes, not Go values: a value must reach its setting as
+	// written ("0777", "1.10"), exactly as it would from the environment.
+	var raw map[string]yaml.Node
 	if err := yaml.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("config file %s: %v", path, oneLine(err))
 	}
 	out := make(map[string]string, len(raw))
-	for k, v := range raw {
-		switch x := v.(type) {
-		case []any:
-			parts := make([]string, len(x))
-			for i, e := range x {
-				parts[i] = fmt.Sprint(e)
+	for k, n := range raw {
+		switch n.Kind {
+		case yaml.ScalarNode:
+			if n.Tag == "!!null" {
+				out[k] = ""
+			} else {
+				out[k] = n.Value
+			}
+		case yaml.SequenceNode:
+			parts := make([]string, 0, len(n.Content))
+			for _, item := range n.Content {
+				if item.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("config file %s: setting %q: list items must be scalars", path, k)
+				}
+				parts = append(parts, item.Value)
 			}
 			out[k] = strings.Join(parts, ",")
-		case map[string]any:
-			return nil, fmt.Errorf("config file %s: setting %q must be a scalar or a list", path, k)
-		case nil:
-			out[k] = ""
 		default:
-			out[k] = fmt.Sprint(x)
+			return nil, fmt.Errorf("config file %s: setting %q must be a scalar or a list", path, k)
 		}
 	}
 	return out, nil

@@ -1,0 +1,117 @@
+// Package settings names the proxy's settings, their defaults and their
+// checks, so that a bad value stops the proxy at start with one line naming
+// the setting. Precedence (flag > environment > YAML file > default) is
+// shared/config's.
+package settings
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"edgeshop/proxy/upstream"
+	"edgeshop/shared/config"
+	"edgeshop/shared/logging"
+)
+
+// Settings are the proxy's settings, checked.
+type Settings struct {
+	Listen          string        // public listener, host:port
+	AdminListen     string        // admin listener, host:port
+	Origins         []string      // origin URLs, each http://host:port
+	CacheSize       int64         // bytes of response cache
+	LogLevel        string        // debug, info, warn or error
+	MaxBodySize     int           // largest request body accepted, bytes
+	UpstreamTimeout time.Duration // bound on one exchange with an origin
+}
+
+// Load reads the settings from args (without the program name), the
+// environment through getenv, and the YAML file named by --config or
+// EDGE_CONFIG. Usage and flag errors are written to usage. The error, if
+// any, is one line naming the setting; it wraps config.ErrHelp for --help.
+func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (Settings, error) {
+	var (
+		s       Settings
+		maxBody int64
+	)
+	set := config.New("proxy", "EDGE_CONFIG")
+	set.Getenv = getenv
+	set.SetOutput(usage)
+	set.String(&s.Listen, "listen", "EDGE_LISTEN", "127.0.0.1:8080", "public listener address")
+	set.String(&s.AdminListen, "admin-listen", "EDGE_ADMIN_LISTEN", "127.0.0.1:8081", "admin listener address (health, origins)")
+	set.List(&s.Origins, "origins", "EDGE_ORIGINS", "http://127.0.0.1:9001,http://127.0.0.1:9002", "comma-separated origin URLs")
+	set.Bytes(&s.CacheSize, "cache-size", "EDGE_CACHE_SIZE", "256MiB", "response cache size")
+	set.String(&s.LogLevel, "log-level", "EDGE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	set.Bytes(&maxBody, "max-body-size", "EDGE_MAX_BODY_SIZE", "1MiB", "largest request body accepted")
+	set.Duration(&s.UpstreamTimeout, "upstream-timeout", "EDGE_UPSTREAM_TIMEOUT", 10*time.Second, "bound on one request to an origin")
+	if err := set.Parse(args); err != nil {
+		return Settings{}, err
+	}
+	if extra := set.Args(); len(extra) > 0 {
+		return Settings{}, fmt.Errorf("unexpected argument %q", extra[0])
+	}
+
+	for _, c := range []struct {
+		flag, env string
+		err       error
+	}{
+		{"listen", "EDGE_LISTEN", checkAddr(s.Listen)},
+		{"admin-listen", "EDGE_ADMIN_LISTEN", checkAddr(s.AdminListen)},
+		{"origins", "EDGE_ORIGINS", checkOrigins(s.Origins)},
+		{"log-level", "EDGE_LOG_LEVEL", checkLogLevel(s.LogLevel)},
+		{"max-body-size", "EDGE_MAX_BODY_SIZE", checkBodySize(maxBody)},
+		{"upstream-timeout", "EDGE_UPSTREAM_TIMEOUT", checkPositive(s.UpstreamTimeout)},
+	} {
+		if c.err != nil {
+			return Settings{}, fmt.Errorf("setting --%s / %s: %v", c.flag, c.env, c.err)
+		}
+	}
+	if s.Listen == s.AdminListen {
+		return Settings{}, fmt.Errorf("setting --admin-listen / EDGE_ADMIN_LISTEN: same address as --listen (%s)", s.Listen)
+	}
+	s.MaxBodySize = int(maxBody)
+	return s, nil
+}
+
+func checkAddr(addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("want host:port, got %q", addr)
+	}
+	return nil
+}
+
+func checkOrigins(origins []string) error {
+	if len(origins) == 0 {
+		return fmt.Errorf("no origins given")
+	}
+	for _, o := range origins {
+		if _, err := upstream.ParseURL(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkLogLevel(level string) error {
+	_, err := logging.New(io.Discard, level, "")
+	return err
+}
+
+// maxBodyLimit keeps the body limit within what fasthttp's int holds on
+// any platform.
+const maxBodyLimit = 1 << 30
+
+func checkBodySize(n int64) error {
+	if n <= 0 || n > maxBodyLimit {
+		return fmt.Errorf("want a size between 1 byte and 1GiB, got %d bytes", n)
+	}
+	return nil
+}
+
+func checkPositive(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("want a duration above zero, got %s", d)
+	}
+	return nil
+}
