@@ -22,6 +22,7 @@ import (
 
 	"edgeshop/origin/api"
 	"edgeshop/origin/auth"
+	"edgeshop/origin/purge"
 	"edgeshop/origin/seed"
 	"edgeshop/origin/store"
 	"edgeshop/shared/config"
@@ -36,6 +37,8 @@ type settings struct {
 	jwtSecretFile                     string
 	accessTTL, refreshTTL             time.Duration
 	bcryptCost                        int
+	edgePurgeURLs                     []string
+	edgeTokenFile                     string
 }
 
 func main() {
@@ -59,6 +62,8 @@ func main() {
 	cs.Duration(&s.accessTTL, "access-ttl", "ORIGIN_ACCESS_TTL", 15*time.Minute, "lifetime of access tokens")
 	cs.Duration(&s.refreshTTL, "refresh-ttl", "ORIGIN_REFRESH_TTL", 7*24*time.Hour, "lifetime of refresh tokens")
 	cs.Int(&s.bcryptCost, "bcrypt-cost", "ORIGIN_BCRYPT_COST", 10, "bcrypt cost of password hashes (4..31)")
+	cs.List(&s.edgePurgeURLs, "edge-purge-urls", "ORIGIN_EDGE_PURGE_URLS", "http://127.0.0.1:8081", "admin URLs of the edges to send cache purges to (comma-separated; empty: none)")
+	cs.String(&s.edgeTokenFile, "edge-admin-token-file", "EDGE_ADMIN_TOKEN_FILE", "", "file holding the edges' admin token (EDGE_ADMIN_TOKEN, when set, wins)")
 	cs.String(&s.logLevel, "log-level", "ORIGIN_LOG_LEVEL", "info", "debug, info, warn or error")
 	if err := cs.Parse(os.Args[1:]); err != nil {
 		config.Exit("origin", err)
@@ -113,10 +118,32 @@ func serve(s settings, log *slog.Logger) error {
 		return fmt.Errorf("setting --bcrypt-cost / ORIGIN_BCRYPT_COST: %w", err)
 	}
 
+	var purger api.Purger = logPurger{log}
+	token, err := secretFromEnvOrFile("EDGE_ADMIN_TOKEN", s.edgeTokenFile)
+	if err != nil {
+		return fmt.Errorf("setting --edge-admin-token-file / EDGE_ADMIN_TOKEN_FILE: %w", err)
+	}
+	switch {
+	case len(s.edgePurgeURLs) == 0:
+		log.Info("no edges to purge (--edge-purge-urls empty): cached catalogue responses go stale only with their TTL")
+	case token == "":
+		log.Warn("EDGE_ADMIN_TOKEN not set: purges are not sent, cached catalogue responses go stale only with their TTL")
+	default:
+		sender, err := purge.New(s.edgePurgeURLs, token, purge.Options{}, log)
+		if err != nil {
+			return fmt.Errorf("setting --edge-purge-urls / ORIGIN_EDGE_PURGE_URLS: %w", err)
+		}
+		purgeCtx, stopPurge := context.WithCancel(context.Background())
+		purgeDone := make(chan struct{})
+		go func() { sender.Run(purgeCtx); close(purgeDone) }()
+		defer func() { stopPurge(); <-purgeDone }()
+		purger = sender
+	}
+
 	var draining atomic.Bool
 	handler := api.New(st, api.Config{
 		CatalogueTTL: s.catalogueTTL, MaxBodyBytes: s.maxBody,
-		Shop: st, Issuer: issuer, Hasher: hasher, Purger: logPurger{log},
+		Shop: st, Issuer: issuer, Hasher: hasher, Purger: purger,
 	}, log, func() bool { return !draining.Load() })
 	srv := &http.Server{
 		Handler:           handler,
@@ -153,10 +180,26 @@ func serve(s settings, log *slog.Logger) error {
 	return nil
 }
 
-// logPurger records purges until the edges' purge endpoint is wired.
+// secretFromEnvOrFile returns the environment variable's value, else the
+// trimmed contents of file, else "".
+func secretFromEnvOrFile(env, file string) (string, error) {
+	if v := os.Getenv(env); v != "" {
+		return v, nil
+	}
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// logPurger records purges when none can be sent (no edges or no token).
 type logPurger struct{ log *slog.Logger }
 
-func (p logPurger) Purge(keys ...string) { p.log.Info("purge", "keys", keys) }
+func (p logPurger) Purge(keys ...string) { p.log.Debug("purge not sent", "keys", keys) }
 
 // createSuperuser makes (or promotes) a staff account. It goes through the
 // store like a server would, so it is safe while origins serve the file.
