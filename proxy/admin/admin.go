@@ -18,14 +18,31 @@ var (
 	methodNotAllowed = server.NewProblem(fasthttp.StatusMethodNotAllowed, "method_not_allowed", "use GET")
 )
 
+// Purger drops cached responses: by surrogate key or by URL.
+type Purger interface {
+	PurgeKeys(keys ...string) int
+	PurgeURLs(urls ...string) int
+}
+
+// Options add the optional admin routes.
+type Options struct {
+	// Purger serves POST /purge, allowed only with Token as bearer token;
+	// without a Token every purge is refused.
+	Purger Purger
+	Token  string
+	// Metrics serves GET /metrics (Prometheus exposition).
+	Metrics fasthttp.RequestHandler
+}
+
 // Handler answers the admin routes.
 type Handler struct {
 	origins []*upstream.Origin
+	opt     Options
 }
 
 // New returns the admin Handler listing origins.
-func New(origins []*upstream.Origin) *Handler {
-	return &Handler{origins: append([]*upstream.Origin(nil), origins...)}
+func New(origins []*upstream.Origin, opt Options) *Handler {
+	return &Handler{origins: append([]*upstream.Origin(nil), origins...), opt: opt}
 }
 
 // origin is one entry of GET /origins.
@@ -42,6 +59,15 @@ type origin struct {
 func (h *Handler) Handle(ctx *fasthttp.RequestCtx) {
 	var route func(*fasthttp.RequestCtx)
 	switch string(ctx.Path()) {
+	case "/purge":
+		h.purge(ctx)
+		return
+	case "/metrics":
+		if h.opt.Metrics == nil {
+			notFound.Write(ctx)
+			return
+		}
+		route = h.opt.Metrics
 	case "/healthz":
 		route = h.health
 	case "/origins":

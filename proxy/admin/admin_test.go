@@ -31,7 +31,7 @@ func startAdmin(t *testing.T, originURLs ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- server.Serve(ctx, server.New(admin.New(origins).Handle, server.Limits{}, nil), ln, 5*time.Second)
+		done <- server.Serve(ctx, server.New(admin.New(origins, admin.Options{}).Handle, server.Limits{}, nil), ln, 5*time.Second)
 	}()
 	t.Cleanup(func() {
 		cancel()
