@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"edgeshop/origin/auth"
 	"edgeshop/origin/store"
@@ -77,9 +78,11 @@ func validEmail(s string) bool {
 	return len(s) <= 254 && at > 0 && at < len(s)-1 && !strings.ContainsAny(s, " \t\r\n<>\"")
 }
 
+// checkPassword counts the minimum in characters (the contract's "8
+// chars"), the maximum in bytes (bcrypt's limit).
 func checkPassword(v validation, field, pw string) {
 	switch {
-	case len(pw) < minPasswordLen:
+	case utf8.RuneCountInString(pw) < minPasswordLen:
 		v.add(field, "must be at least 8 characters")
 	case len(pw) > auth.MaxPasswordLen:
 		v.add(field, "must be at most 72 bytes")

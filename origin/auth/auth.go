@@ -158,12 +158,16 @@ func (h *Hasher) Hash(password string) (string, error) {
 // Check reports whether password matches hash. With an empty hash (no such
 // user) it still spends the same time on a dummy hash, so that a login for
 // an unknown user cannot be told from a wrong password by timing.
+//
+// bcrypt reads only the first 72 bytes, so a longer password would match
+// the hash of its prefix; Hash refuses such passwords, so none can match.
 func (h *Hasher) Check(hash, password string) bool {
 	if hash == "" {
 		_ = bcrypt.CompareHashAndPassword(h.dummy, []byte(password))
 		return false
 	}
-	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	ok := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	return ok && len(password) <= MaxPasswordLen
 }
 
 // LoadSecret returns the JWT secret: the value of env when set, else the
