@@ -37,9 +37,20 @@ func TestCatalogueThroughProxy(t *testing.T) {
 
 	r := c.must(200, "GET", "/api/products/7/", nil)
 	etag := r.Header.Get("ETag")
-	if etag == "" || !strings.Contains(r.Header.Get("Cache-Control"), "s-maxage=") ||
-		!strings.Contains(r.Header.Get("Surrogate-Key"), "product-7") {
+	if etag == "" || !strings.Contains(r.Header.Get("Cache-Control"), "s-maxage=") {
 		t.Fatalf("detail lacks cache headers: %v", r.Header)
+	}
+	// Surrogate-Key is between origin and edge: the origin sends it, the
+	// edge keeps it for purges and does not show it to clients.
+	if k := r.Header.Get("Surrogate-Key"); k != "" {
+		t.Fatalf("edge leaked Surrogate-Key %q", k)
+	}
+	direct := &client{t: t, base: s.Origins[0]}
+	if k := direct.must(200, "GET", "/api/products/7/", nil).Header.Get("Surrogate-Key"); !strings.Contains(k, "product-7") {
+		t.Fatalf("origin Surrogate-Key %q lacks product-7", k)
+	}
+	if cs := c.must(200, "GET", "/api/products/7/", nil).Header.Get("Cache-Status"); !strings.Contains(cs, "hit") {
+		t.Fatalf("second fetch through the edge not a hit: Cache-Status %q", cs)
 	}
 	c.must(304, "GET", "/api/products/7/", nil, "If-None-Match", etag)
 	c.must(404, "GET", "/api/products/999999/", nil)

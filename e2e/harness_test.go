@@ -130,15 +130,18 @@ func startSystem(t *testing.T, seedProducts int) *System {
 	bin := binaries(t)
 	dir := t.TempDir()
 	s := &System{DB: filepath.Join(dir, "shop.db")}
-	env := []string{"ORIGIN_BCRYPT_COST=4", "ORIGIN_DRAIN_DELAY=0s"}
+	proxyAddr, adminAddr := freeAddr(t), freeAddr(t)
+	// One admin token shared by the proxy (which checks it on POST /purge)
+	// and the origins (which send purges after admin writes).
+	env := []string{"ORIGIN_BCRYPT_COST=4", "ORIGIN_DRAIN_DELAY=0s", "EDGE_ADMIN_TOKEN=e2e-admin-token-0123456789"}
 	for i := 0; i < 2; i++ {
 		addr := freeAddr(t)
 		start(t, fmt.Sprintf("origin%d", i+1), env, filepath.Join(bin, "origin"),
-			"--listen", addr, "--db", s.DB, "--seed-products", fmt.Sprint(seedProducts))
+			"--listen", addr, "--db", s.DB, "--seed-products", fmt.Sprint(seedProducts),
+			"--edge-purge-urls", "http://"+adminAddr)
 		s.Origins = append(s.Origins, "http://"+addr)
 	}
-	proxyAddr, adminAddr := freeAddr(t), freeAddr(t)
-	start(t, "proxy", nil, filepath.Join(bin, "proxy"), "--listen", proxyAddr, "--admin-listen", adminAddr,
+	start(t, "proxy", env, filepath.Join(bin, "proxy"), "--listen", proxyAddr, "--admin-listen", adminAddr,
 		"--origins", strings.Join(s.Origins, ","))
 	s.Proxy, s.Admin = "http://"+proxyAddr, "http://"+adminAddr
 	for _, o := range s.Origins {

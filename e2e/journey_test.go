@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCustomerJourney walks a customer through the shop via the proxy and
@@ -162,6 +163,22 @@ func TestStaffFromCommandLine(t *testing.T) {
 	body := anon.must(200, "GET", fmt.Sprintf("/api/products/%d/", id), nil).Body
 	if !strings.Contains(string(body), "Edge Test Parka") || !strings.Contains(string(body), `"price":99.5`) {
 		t.Fatalf("new product through proxy: %s", body)
+	}
+
+	// Editing a cached product: the edge stops serving the old body within
+	// a second (the origin purges the edge's entry after commit).
+	anon.must(200, "GET", fmt.Sprintf("/api/products/%d/", id), nil) // cached now
+	c.must(200, "PUT", fmt.Sprintf("/api/admin/products/update/%d/", id), map[string]any{"title": "Edge Test Parka II"})
+	deadline := time.Now().Add(time.Second)
+	for {
+		body := anon.must(200, "GET", fmt.Sprintf("/api/products/%d/", id), nil).Body
+		if strings.Contains(string(body), "Parka II") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("edge still serves the old product 1s after the edit: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	// A customer is not staff.

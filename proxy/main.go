@@ -18,7 +18,9 @@ import (
 
 	"edgeshop/proxy/admin"
 	"edgeshop/proxy/balance"
+	"edgeshop/proxy/cache"
 	"edgeshop/proxy/edge"
+	"edgeshop/proxy/metrics"
 	"edgeshop/proxy/server"
 	"edgeshop/proxy/settings"
 	"edgeshop/proxy/upstream"
@@ -75,15 +77,34 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		return err
 	}
 
-	// The public request path. Stages to come, outermost first: tracing,
-	// client identity, rate limit, cache (s.CacheSize bytes).
-	handler := edge.Chain(edge.NewForwarder(policy, log).Handle)
+	// The public request path. Stages, outermost first: tracing, client
+	// identity and rate limit to come, then the cache.
+	forwarder := edge.NewForwarder(policy, log)
+	var stages []edge.Stage
+	adminOpt := admin.Options{Token: s.AdminToken}
+	if s.AdminToken == "" {
+		log.Warn("no admin token (EDGE_ADMIN_TOKEN / --admin-token-file): POST /purge is refused; cached responses go stale only with their TTL")
+	}
+	var c *cache.Cache
+	if s.Cache {
+		c, err = cache.New(cache.Options{Size: s.CacheSize, Log: log, Fetch: forwarder.Fetch})
+		if err != nil {
+			return fmt.Errorf("setting --cache-size / EDGE_CACHE_SIZE: %w", err)
+		}
+		// Stopped after both listeners: no request can start a refresh then.
+		defer c.Close()
+		stages = append(stages, c.Stage)
+		adminOpt.Purger = c
+	}
+	adminOpt.Metrics = metrics.New(c, origins)
+	handler := edge.Chain(forwarder.Handle, stages...)
 	limits := server.Limits{MaxBodySize: s.MaxBodySize}
 
 	log.Info("proxy listening",
 		"listen", public.Addr().String(),
 		"admin_listen", internal.Addr().String(),
 		"origins", s.Origins,
+		"cache", s.Cache,
 		"cache_size", s.CacheSize,
 		"upstream_timeout", s.UpstreamTimeout.String())
 
@@ -96,6 +117,6 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		done <- server.Serve(ctx, server.New(h, limits, log), ln, shutdownGrace)
 	}
 	go serve(handler, public)
-	go serve(admin.New(origins).Handle, internal)
+	go serve(admin.New(origins, adminOpt).Handle, internal)
 	return errors.Join(<-done, <-done)
 }

@@ -5,6 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DB="${ORIGIN_DB:-./data/shop.db}"
 mkdir -p "$(dirname "$DB")"
+# One admin token for the proxy (checks POST /purge) and the origins (send
+# purges after admin writes): EDGE_ADMIN_TOKEN, else one kept beside the
+# database, made on first start with mode 0600.
+if [ -z "${EDGE_ADMIN_TOKEN:-}" ]; then
+	TOKEN_FILE="$(dirname "$DB")/admin-token"
+	if [ ! -s "$TOKEN_FILE" ]; then
+		(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$TOKEN_FILE")
+	fi
+	EDGE_ADMIN_TOKEN="$(cat "$TOKEN_FILE")"
+fi
+export EDGE_ADMIN_TOKEN
 pids=()
 stop() {
 	trap - INT TERM EXIT

@@ -68,7 +68,29 @@ func (f *Forwarder) Handle(ctx *fasthttp.RequestCtx) {
 	// concern its own hop only. fasthttp's server has read both before
 	// calling the handler, so the answer to the client still honours them.
 	upstream.Rewrite(req, clientAddr(ctx))
+	if err := f.do(req, resp); err != nil {
+		f.failed(err)
+		if upstream.TimedOut(err) {
+			gatewayTimeout.Write(ctx)
+		} else {
+			badGateway.Write(ctx)
+		}
+	}
+}
 
+// Fetch sends a request the edge makes itself (a cache's background
+// revalidation) to an origin the policy picks, with the same retry as
+// Handle, and reads the answer into resp. There is no client, so no
+// X-Forwarded-For is added. On error (the last origin's) resp holds
+// nothing usable.
+func (f *Forwarder) Fetch(req *fasthttp.Request, resp *fasthttp.Response) error {
+	upstream.Rewrite(req, netip.Addr{})
+	return f.do(req, resp)
+}
+
+// do sends req to an origin, and once more to another if the connection
+// to the first failed and the method is idempotent.
+func (f *Forwarder) do(req *fasthttp.Request, resp *fasthttp.Response) error {
 	o := f.policy.Next(nil)
 	err := o.Do(req, resp)
 	if err != nil && upstream.ConnectionFailed(err) && (req.Header.IsGet() || req.Header.IsHead()) {
@@ -77,14 +99,7 @@ func (f *Forwarder) Handle(ctx *fasthttp.RequestCtx) {
 			err = other.Do(req, resp)
 		}
 	}
-	if err != nil {
-		f.failed(err)
-		if upstream.TimedOut(err) {
-			gatewayTimeout.Write(ctx)
-		} else {
-			badGateway.Write(ctx)
-		}
-	}
+	return err
 }
 
 func (f *Forwarder) failed(err error) {

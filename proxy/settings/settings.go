@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"strings"
 	"time"
 
 	"edgeshop/proxy/upstream"
@@ -20,10 +22,15 @@ type Settings struct {
 	Listen          string        // public listener, host:port
 	AdminListen     string        // admin listener, host:port
 	Origins         []string      // origin URLs, each http://host:port
+	Cache           bool          // cache responses at the edge
 	CacheSize       int64         // bytes of response cache
 	LogLevel        string        // debug, info, warn or error
 	MaxBodySize     int           // largest request body accepted, bytes
 	UpstreamTimeout time.Duration // bound on one exchange with an origin
+	// AdminToken authorises POST /purge on the admin listener: from
+	// EDGE_ADMIN_TOKEN, else the file named by --admin-token-file. Never a
+	// flag value, so it does not show in process listings.
+	AdminToken string
 }
 
 // Load reads the settings from args (without the program name), the
@@ -41,12 +48,26 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 	set.String(&s.Listen, "listen", "EDGE_LISTEN", "127.0.0.1:8080", "public listener address")
 	set.String(&s.AdminListen, "admin-listen", "EDGE_ADMIN_LISTEN", "127.0.0.1:8081", "admin listener address (health, origins)")
 	set.List(&s.Origins, "origins", "EDGE_ORIGINS", "http://127.0.0.1:9001,http://127.0.0.1:9002", "comma-separated origin URLs")
+	set.Bool(&s.Cache, "cache", "EDGE_CACHE", true, "cache responses at the edge (RFC 9111)")
 	set.Bytes(&s.CacheSize, "cache-size", "EDGE_CACHE_SIZE", "256MiB", "response cache size")
 	set.String(&s.LogLevel, "log-level", "EDGE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	set.Bytes(&maxBody, "max-body-size", "EDGE_MAX_BODY_SIZE", "1MiB", "largest request body accepted")
 	set.Duration(&s.UpstreamTimeout, "upstream-timeout", "EDGE_UPSTREAM_TIMEOUT", 10*time.Second, "bound on one request to an origin")
+	var tokenFile string
+	set.String(&tokenFile, "admin-token-file", "EDGE_ADMIN_TOKEN_FILE", "", "file holding the admin token that authorises POST /purge (EDGE_ADMIN_TOKEN, when set, wins)")
 	if err := set.Parse(args); err != nil {
 		return Settings{}, err
+	}
+	if v, ok := getenv("EDGE_ADMIN_TOKEN"); ok && strings.TrimSpace(v) != "" {
+		s.AdminToken = strings.TrimSpace(v)
+	} else if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return Settings{}, fmt.Errorf("setting --admin-token-file / EDGE_ADMIN_TOKEN_FILE: %v", err)
+		}
+		if s.AdminToken = strings.TrimSpace(string(b)); s.AdminToken == "" {
+			return Settings{}, fmt.Errorf("setting --admin-token-file / EDGE_ADMIN_TOKEN_FILE: %s is empty", tokenFile)
+		}
 	}
 	if extra := set.Args(); len(extra) > 0 {
 		return Settings{}, fmt.Errorf("unexpected argument %q", extra[0])
@@ -59,6 +80,7 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 		{"listen", "EDGE_LISTEN", checkAddr(s.Listen)},
 		{"admin-listen", "EDGE_ADMIN_LISTEN", checkAddr(s.AdminListen)},
 		{"origins", "EDGE_ORIGINS", checkOrigins(s.Origins)},
+		{"cache-size", "EDGE_CACHE_SIZE", checkCacheSize(s.CacheSize)},
 		{"log-level", "EDGE_LOG_LEVEL", checkLogLevel(s.LogLevel)},
 		{"max-body-size", "EDGE_MAX_BODY_SIZE", checkBodySize(maxBody)},
 		{"upstream-timeout", "EDGE_UPSTREAM_TIMEOUT", checkPositive(s.UpstreamTimeout)},
@@ -89,6 +111,17 @@ func checkOrigins(origins []string) error {
 		if _, err := upstream.ParseURL(o); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// minCacheSize keeps the cache of some use: an entry may take about
+// 1/1024 of it.
+const minCacheSize = 1 << 20
+
+func checkCacheSize(n int64) error {
+	if n < minCacheSize {
+		return fmt.Errorf("want at least 1MiB, got %d bytes", n)
 	}
 	return nil
 }

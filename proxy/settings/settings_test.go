@@ -30,6 +30,7 @@ func TestDefaults(t *testing.T) {
 		Listen:          "127.0.0.1:8080",
 		AdminListen:     "127.0.0.1:8081",
 		Origins:         []string{"http://127.0.0.1:9001", "http://127.0.0.1:9002"},
+		Cache:           true,
 		CacheSize:       256 << 20,
 		LogLevel:        "info",
 		MaxBodySize:     1 << 20,
@@ -54,6 +55,7 @@ func TestSources(t *testing.T) {
 			"EDGE_MAX_BODY_SIZE":    "64KiB",
 			"EDGE_UPSTREAM_TIMEOUT": "5s",
 			"EDGE_LOG_LEVEL":        "debug",
+			"EDGE_CACHE":            "false",
 		}),
 		io.Discard)
 	if err != nil {
@@ -63,6 +65,7 @@ func TestSources(t *testing.T) {
 		Listen:          "127.0.0.1:7002", // flag over env over file
 		AdminListen:     "127.0.0.1:8081",
 		Origins:         []string{"http://10.0.0.2:80", "http://10.0.0.3:80"},
+		Cache:           false,
 		CacheSize:       1 << 30,
 		LogLevel:        "debug",
 		MaxBodySize:     64 << 10,
@@ -91,6 +94,8 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{"body size zero", []string{"--max-body-size", "0"}, nil, "--max-body-size"},
 		{"body size not a size", []string{"--max-body-size", "lots"}, nil, "--max-body-size"},
 		{"cache size", []string{"--cache-size", "-1"}, nil, "--cache-size"},
+		{"cache size too small", []string{"--cache-size", "64KiB"}, nil, "--cache-size"},
+		{"cache not a boolean", nil, map[string]string{"EDGE_CACHE": "maybe"}, "--cache"},
 		{"timeout zero", []string{"--upstream-timeout", "0s"}, nil, "--upstream-timeout"},
 		{"timeout not a duration", nil, map[string]string{"EDGE_UPSTREAM_TIMEOUT": "soon"}, "--upstream-timeout"},
 		{"stray argument", []string{"serve"}, nil, "serve"},

@@ -1,0 +1,130 @@
+package cache
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+)
+
+// scratch is one request's working memory, pooled so that a hit
+// allocates nothing. Every byte slice the cache keeps from a fasthttp
+// request or response, or from freecache, is copied into it: fasthttp
+// reuses its objects after the handler returns, and freecache's memory is
+// valid only under its segment lock.
+type scratch struct {
+	key    []byte // primary key
+	key2   []byte // secondary (Vary) key
+	lookup []byte // the key the request's entry lives under: key or key2
+	val    []byte // copy of a freecache value
+	enc    []byte // an entry being encoded
+	hdrs   []byte // an encoded header list being built
+	vary   []byte // Vary values of a request
+	tmp    []byte
+	status []byte // Cache-Status
+	num    []byte
+	cookie []byte // Set-Cookie values of a 304, for its client only
+
+	spans   []span
+	fields  []field
+	fields2 []field
+	merged  []field
+
+	// The request, read once.
+	cc      directives // its Cache-Control
+	noCache bool       // Cache-Control: no-cache, or Pragma: no-cache (§5.4)
+	auth    bool       // it carries Authorization
+	unkeyed bool       // it carries an override field (policy.go)
+	inm     []byte     // If-None-Match, lines joined
+	ims     []byte     // If-Modified-Since
+	rng     []byte     // Range
+	ifRange []byte     // If-Range
+
+	e, e2 entry
+	a     analysis
+
+	found  bool
+	copyFn func([]byte) error // s.copyValue, bound once
+}
+
+// copyValue is freecache's GetFn callback: it copies the value out while
+// freecache holds its segment lock, so no lock is held while answering.
+func (s *scratch) copyValue(v []byte) error {
+	s.val = append(s.val[:0], v...)
+	s.found = true
+	return nil
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	s := &scratch{}
+	s.copyFn = s.copyValue
+	return s
+}}
+
+func acquireScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+// maxPooled keeps one huge response from pinning its buffers in the pool.
+const maxPooled = 1 << 20
+
+func releaseScratch(s *scratch) {
+	if cap(s.val) > maxPooled || cap(s.enc) > maxPooled {
+		return
+	}
+	s.e, s.e2, s.a = entry{}, entry{}, analysis{}
+	clear(s.fields)
+	clear(s.fields2)
+	clear(s.merged)
+	scratchPool.Put(s)
+}
+
+// readRequest reads what the cache needs of a GET or HEAD request: its
+// key, its cache directives and its preconditions. It returns false if the
+// request has no usable key.
+func (s *scratch) readRequest(req *fasthttp.Request) bool {
+	uri := req.URI()
+	s.key = appendKey(s.key[:0], classGet, uri.Host(), uri.PathOriginal(), uri.QueryString(), &s.spans)
+	if len(s.key)+64 > maxKeyLen {
+		return false
+	}
+	s.lookup = s.key
+	h := &req.Header
+	s.cc.reset()
+	lines := h.PeekAll(fasthttp.HeaderCacheControl)
+	for _, l := range lines {
+		s.cc.parse(l)
+	}
+	s.noCache = s.cc.noCache
+	if len(lines) == 0 {
+		// §5.4: Pragma counts only when Cache-Control is absent.
+		for _, l := range h.PeekAll(fasthttp.HeaderPragma) {
+			if hasToken(l, "no-cache") {
+				s.noCache = true
+			}
+		}
+	}
+	s.auth = len(h.Peek(fasthttp.HeaderAuthorization)) > 0
+	s.inm = s.inm[:0]
+	for i, l := range h.PeekAll(fasthttp.HeaderIfNoneMatch) {
+		if i > 0 {
+			s.inm = append(s.inm, ',')
+		}
+		s.inm = append(s.inm, l...)
+	}
+	s.ims = append(s.ims[:0], h.Peek(fasthttp.HeaderIfModifiedSince)...)
+	s.rng = append(s.rng[:0], h.Peek(fasthttp.HeaderRange)...)
+	s.ifRange = append(s.ifRange[:0], h.Peek(fasthttp.HeaderIfRange)...)
+	return true
+}
+
+// hasToken reports whether the comma-separated list v has token tok
+// (lower-case), ignoring case.
+func hasToken(v []byte, tok string) bool {
+	for len(v) > 0 {
+		var item []byte
+		item, v, _ = bytes.Cut(v, []byte{','})
+		if equalFold(bytes.Trim(item, " \t"), tok) {
+			return true
+		}
+	}
+	return false
+}
