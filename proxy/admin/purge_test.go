@@ -42,7 +42,9 @@ func startPurgeAdmin(t *testing.T, opt admin.Options) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- server.Serve(ctx, server.New(admin.New(nil, opt).Handle, server.Limits{}, nil), ln, 5*time.Second) }()
+	go func() {
+		done <- server.Serve(ctx, server.New(admin.New(nil, opt).Handle, server.Limits{}, nil), ln, 5*time.Second)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
