@@ -5,7 +5,12 @@ STATICCHECK_VERSION := v0.8.2
 # Tests that start binaries read them from here (built once by `make test`).
 export EDGESHOP_BIN := $(CURDIR)/$(BIN)
 
-.PHONY: run build test lint fmt clean
+# Fuzz targets `make test` runs briefly (package:target); `make fuzz
+# FUZZTIME=10m` runs each longer.
+FUZZ_TARGETS := ./proxy/cache:FuzzParseCacheControl ./proxy/cache:FuzzKey
+FUZZTIME ?= 10s
+
+.PHONY: run build test fuzz lint fmt clean
 
 build:
 	@mkdir -p $(BIN)
@@ -20,6 +25,15 @@ run: build
 test: build
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+## fuzz: each fuzz target for FUZZTIME (seed corpora in testdata/fuzz)
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
