@@ -10,7 +10,7 @@ export EDGESHOP_BIN := $(CURDIR)/$(BIN)
 FUZZ_TARGETS := ./proxy/cache:FuzzParseCacheControl ./proxy/cache:FuzzKey
 FUZZTIME ?= 10s
 
-.PHONY: run build test fuzz lint fmt clean
+.PHONY: run build test fuzz lint fmt clean jaeger compose-check
 
 build:
 	@mkdir -p $(BIN)
@@ -21,8 +21,8 @@ build:
 run: build
 	@./scripts/run.sh
 
-## test: vet, then every test (race detector on)
-test: build
+## test: vet, the compose file's checks, then every test (race detector on)
+test: build compose-check
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
@@ -34,6 +34,16 @@ fuzz:
 		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+## jaeger: Jaeger v2 on loopback (UI/API :16686, OTLP/HTTP :4318), built from its Go module on first use (cached); the e2e trace test uses the same build
+jaeger:
+	@./scripts/jaeger.sh run
+
+## compose-check: docker-compose.yml is valid (e2e/compose_test.go checks that no origin publishes a port)
+compose-check:
+	@if command -v docker-compose >/dev/null 2>&1; then docker-compose -f docker-compose.yml config -q; \
+	elif [ "$$CI" = true ]; then echo "docker-compose not installed (.ci/run installs it)"; exit 1; \
+	else echo "docker-compose not installed: skipping docker-compose config -q"; fi
 
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)

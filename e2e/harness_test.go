@@ -121,11 +121,13 @@ type System struct {
 	Admin   string
 	Origins []string
 	DB      string
+	procs   []*proc // origins, then the proxy
 }
 
 // startSystem starts two origins over a fresh database and the proxy, and
-// waits until the proxy answers.
-func startSystem(t *testing.T, seedProducts int) *System {
+// waits until the proxy answers. Tracing and rate limits are off unless
+// extraEnv turns them on (later entries win).
+func startSystem(t *testing.T, seedProducts int, extraEnv ...string) *System {
 	t.Helper()
 	bin := binaries(t)
 	dir := t.TempDir()
@@ -133,16 +135,20 @@ func startSystem(t *testing.T, seedProducts int) *System {
 	proxyAddr, adminAddr := freeAddr(t), freeAddr(t)
 	// One admin token shared by the proxy (which checks it on POST /purge)
 	// and the origins (which send purges after admin writes).
-	env := []string{"ORIGIN_BCRYPT_COST=4", "ORIGIN_DRAIN_DELAY=0s", "EDGE_ADMIN_TOKEN=e2e-admin-token-0123456789"}
+	// Rate limits are off too (every test client is 127.0.0.1): the rate
+	// limit tests turn them on through extraEnv.
+	env := []string{"ORIGIN_BCRYPT_COST=4", "ORIGIN_DRAIN_DELAY=0s", "EDGE_ADMIN_TOKEN=e2e-admin-token-0123456789", "OTEL_SDK_DISABLED=true", "EDGE_RATELIMIT=false"}
+	env = append(env, extraEnv...)
 	for i := 0; i < 2; i++ {
 		addr := freeAddr(t)
-		start(t, fmt.Sprintf("origin%d", i+1), env, filepath.Join(bin, "origin"),
+		p := start(t, fmt.Sprintf("origin%d", i+1), env, filepath.Join(bin, "origin"),
 			"--listen", addr, "--db", s.DB, "--seed-products", fmt.Sprint(seedProducts),
 			"--edge-purge-urls", "http://"+adminAddr)
 		s.Origins = append(s.Origins, "http://"+addr)
+		s.procs = append(s.procs, p)
 	}
-	start(t, "proxy", env, filepath.Join(bin, "proxy"), "--listen", proxyAddr, "--admin-listen", adminAddr,
-		"--origins", strings.Join(s.Origins, ","))
+	s.procs = append(s.procs, start(t, "proxy", env, filepath.Join(bin, "proxy"), "--listen", proxyAddr, "--admin-listen", adminAddr,
+		"--origins", strings.Join(s.Origins, ",")))
 	s.Proxy, s.Admin = "http://"+proxyAddr, "http://"+adminAddr
 	for _, o := range s.Origins {
 		waitFor(t, o+"/readyz")
@@ -172,6 +178,7 @@ type client struct {
 	t     *testing.T
 	base  string
 	token string
+	http  *http.Client // nil: http.DefaultClient
 }
 
 type result struct {
@@ -212,7 +219,11 @@ func (c *client) do(method, path string, body any, hdr ...string) result {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := c.http
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}

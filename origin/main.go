@@ -20,13 +20,18 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"edgeshop/origin/api"
 	"edgeshop/origin/auth"
+	"edgeshop/origin/metrics"
 	"edgeshop/origin/purge"
 	"edgeshop/origin/seed"
 	"edgeshop/origin/store"
+	"edgeshop/origin/tracing"
 	"edgeshop/shared/config"
 	"edgeshop/shared/logging"
+	"edgeshop/shared/telemetry"
 )
 
 type settings struct {
@@ -39,6 +44,7 @@ type settings struct {
 	bcryptCost                        int
 	edgePurgeURLs                     []string
 	edgeTokenFile                     string
+	metricsListen                     string
 }
 
 func main() {
@@ -65,6 +71,7 @@ func main() {
 	cs.List(&s.edgePurgeURLs, "edge-purge-urls", "ORIGIN_EDGE_PURGE_URLS", "http://127.0.0.1:8081", "admin URLs of the edges to send cache purges to (comma-separated; empty: none)")
 	cs.String(&s.edgeTokenFile, "edge-admin-token-file", "EDGE_ADMIN_TOKEN_FILE", "", "file holding the edges' admin token (EDGE_ADMIN_TOKEN, when set, wins)")
 	cs.String(&s.logLevel, "log-level", "ORIGIN_LOG_LEVEL", "info", "debug, info, warn or error")
+	cs.String(&s.metricsListen, "metrics-listen", "ORIGIN_METRICS_LISTEN", "", "address serving Prometheus /metrics, apart from the API (empty: none)")
 	if err := cs.Parse(os.Args[1:]); err != nil {
 		config.Exit("origin", err)
 	}
@@ -88,8 +95,27 @@ func serve(s settings, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// Tracing (OTEL_* variables): spans go out in the background and are
+	// flushed, within a bound, after the server has drained.
+	tel, err := telemetry.Setup(ctx, telemetry.Options{Service: "edgeshop-origin"})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flushCtx); err != nil {
+			log.Warn("flush spans", "err", err)
+		}
+	}()
+	log = slog.New(telemetry.LogHandler(log.Handler()))
+	var dbTracer trace.Tracer
+	if tel.Enabled() {
+		dbTracer = tel.Tracer("edgeshop/origin/sqltrace")
+	}
+
 	openCtx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-	st, err := store.Open(openCtx, s.db, store.Options{Readers: s.readers, Synchronous: s.synchronous})
+	st, err := store.Open(openCtx, s.db, store.Options{Readers: s.readers, Synchronous: s.synchronous, Tracer: dbTracer})
 	if err != nil {
 		cancel()
 		return err
@@ -129,7 +155,7 @@ func serve(s settings, log *slog.Logger) error {
 	case token == "":
 		log.Warn("EDGE_ADMIN_TOKEN not set: purges are not sent, cached catalogue responses go stale only with their TTL")
 	default:
-		sender, err := purge.New(s.edgePurgeURLs, token, purge.Options{}, log)
+		sender, err := purge.New(s.edgePurgeURLs, token, purge.Options{Tracer: tel.Tracer("edgeshop/origin/purge")}, log)
 		if err != nil {
 			return fmt.Errorf("setting --edge-purge-urls / ORIGIN_EDGE_PURGE_URLS: %w", err)
 		}
@@ -140,13 +166,16 @@ func serve(s settings, log *slog.Logger) error {
 		purger = sender
 	}
 
+	m := metrics.New(st, tel.Collector())
 	var draining atomic.Bool
 	handler := api.New(st, api.Config{
 		CatalogueTTL: s.catalogueTTL, MaxBodyBytes: s.maxBody,
 		Shop: st, Issuer: issuer, Hasher: hasher, Purger: purger,
 	}, log, func() bool { return !draining.Load() })
 	srv := &http.Server{
-		Handler:           handler,
+		Handler: tracing.Handler(handler, tracing.Options{
+			Tracer: tel.TracerProvider(), Propagator: tel.Propagator(), Log: log, Observe: m.Observe,
+		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -157,6 +186,16 @@ func serve(s settings, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", s.listen)
 	if err != nil {
 		return err
+	}
+	if s.metricsListen != "" {
+		mln, err := net.Listen("tcp", s.metricsListen)
+		if err != nil {
+			return fmt.Errorf("setting --metrics-listen / ORIGIN_METRICS_LISTEN: %w", err)
+		}
+		msrv := &http.Server{Handler: metricsOnly(m.Handler()), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("origin metrics listening", "addr", mln.Addr().String())
 	}
 	log.Info("origin listening", "addr", ln.Addr().String(), "db", s.db)
 	errc := make(chan error, 1)
@@ -178,6 +217,17 @@ func serve(s settings, log *slog.Logger) error {
 	}
 	log.Info("origin stopped")
 	return nil
+}
+
+// metricsOnly serves h at /metrics and 404 elsewhere.
+func metricsOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // secretFromEnvOrFile returns the environment variable's value, else the

@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,13 +21,17 @@ import (
 	"edgeshop/proxy/admin"
 	"edgeshop/proxy/balance"
 	"edgeshop/proxy/cache"
+	"edgeshop/proxy/clientip"
 	"edgeshop/proxy/edge"
 	"edgeshop/proxy/metrics"
+	"edgeshop/proxy/ratelimit"
 	"edgeshop/proxy/server"
 	"edgeshop/proxy/settings"
+	"edgeshop/proxy/tracing"
 	"edgeshop/proxy/upstream"
 	"edgeshop/shared/config"
 	"edgeshop/shared/logging"
+	"edgeshop/shared/telemetry"
 )
 
 // shutdownGrace bounds how long requests in flight may run after SIGINT or
@@ -59,28 +65,46 @@ func main() {
 }
 
 func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, internal net.Listener) error {
-	origins := make([]*upstream.Origin, 0, len(s.Origins))
-	for _, u := range s.Origins {
-		o, err := upstream.New(u, upstream.Options{Timeout: s.UpstreamTimeout})
-		if err != nil {
-			return err
-		}
-		origins = append(origins, o)
-	}
-	defer func() {
-		for _, o := range origins {
-			o.CloseIdle()
-		}
-	}()
-	policy, err := balance.NewRoundRobin(origins)
+	origins, err := newBalancer(s, log)
 	if err != nil {
 		return err
 	}
+	defer origins.Close()
 
-	// The public request path. Stages, outermost first: tracing, client
-	// identity and rate limit to come, then the cache.
-	forwarder := edge.NewForwarder(policy, log)
-	var stages []edge.Stage
+	// Tracing (OTEL_* variables): spans are exported in the background and
+	// flushed, within a bound, once both listeners have stopped.
+	tel, err := telemetry.Setup(ctx, telemetry.Options{Service: "edgeshop-proxy"})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(flushCtx); err != nil {
+			log.Warn("flush spans", "err", err)
+		}
+	}()
+	log = slog.New(telemetry.LogHandler(log.Handler()))
+	tracer := tracing.New(tel.TracerProvider(), tel.Propagator(), s.TraceIncoming)
+
+	// The public request path. Stages, outermost first: tracing (when on,
+	// put in front below), client identity, rate limit (in front of the
+	// cache: hits count too), then the cache.
+	forwarder := edge.NewForwarder(origins, s.UpstreamTimeout, log)
+	clients := clientip.New(s.TrustedProxies)
+	stages := []edge.Stage{clients.Stage}
+	var rateLimits *ratelimit.Limiter
+	if r := s.RateLimit; r.Enabled {
+		rateLimits, err = ratelimit.New(ratelimit.Options{
+			Policies: r.Policies(), Redis: r.Redis, MemoryKeys: r.MemoryKeys, Client: clients.Client,
+			Allow: r.Allow, IPv6Prefix: r.IPv6Prefix, FailClosed: r.FailClosed, Log: log,
+		})
+		if err != nil {
+			return fmt.Errorf("rate limit: %w", err)
+		}
+		defer rateLimits.Close()
+		stages = append(stages, rateLimits.Stage)
+	}
 	adminOpt := admin.Options{Token: s.AdminToken}
 	if s.AdminToken == "" {
 		log.Warn("no admin token (EDGE_ADMIN_TOKEN / --admin-token-file): POST /purge is refused; cached responses go stale only with their TTL")
@@ -96,7 +120,11 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		stages = append(stages, c.Stage)
 		adminOpt.Purger = c
 	}
-	adminOpt.Metrics = metrics.New(c, origins)
+	adminOpt.Metrics = metrics.New(c, origins, metrics.RateLimit(rateLimits), tel.Collector())
+	if tel.Enabled() {
+		stages = append([]edge.Stage{tracer.Stage}, stages...) // outermost
+		forwarder.OnAttempt = tracer.Attempt
+	}
 	handler := edge.Chain(forwarder.Handle, stages...)
 	limits := server.Limits{MaxBodySize: s.MaxBodySize}
 
@@ -106,7 +134,11 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		"origins", s.Origins,
 		"cache", s.Cache,
 		"cache_size", s.CacheSize,
-		"upstream_timeout", s.UpstreamTimeout.String())
+		"ratelimit", s.RateLimit.Enabled,
+		"ratelimit_redis", s.RateLimit.Redis != "",
+		"upstream_timeout", s.UpstreamTimeout.String(),
+		"balance", s.Balance.Policy,
+		"health_checks", s.Balance.HealthChecks)
 
 	// Either listener failing stops the other; a signal stops both.
 	ctx, cancel := context.WithCancel(ctx)
@@ -117,6 +149,70 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		done <- server.Serve(ctx, server.New(h, limits, log), ln, shutdownGrace)
 	}
 	go serve(handler, public)
+	adminOpt.Reload = func() error { return reloadOrigins(origins, log) }
 	go serve(admin.New(origins, adminOpt).Handle, internal)
-	return errors.Join(<-done, <-done)
+	// Health checks and SIGHUP reloads run until the listeners stop.
+	var background sync.WaitGroup
+	background.Go(func() { origins.Run(ctx) })
+	background.Go(func() { reloadOnHangup(ctx, origins, log) })
+	err = errors.Join(<-done, <-done)
+	cancel()
+	background.Wait()
+	return err
+}
+
+// newBalancer returns the balancer over the configured origins.
+func newBalancer(s settings.Settings, log *slog.Logger) (*balance.Balancer, error) {
+	b := s.Balance
+	policy, err := balance.NewPolicy(b.Policy)
+	if err != nil {
+		return nil, err
+	}
+	queue := b.QueueLen
+	if queue == 0 {
+		queue = -1 // upstream's "no queue"; its zero means the default
+	}
+	return balance.New(s.Targets(), balance.Options{
+		Policy: policy,
+		Upstream: upstream.Options{
+			Timeout: s.UpstreamTimeout, ConnectTimeout: b.ConnectTimeout, ResponseHeaderTimeout: b.ResponseHeaderTimeout,
+			MaxConcurrent: b.MaxConcurrent, QueueLen: queue, QueueTimeout: b.QueueTimeout,
+		},
+		HealthChecks: b.HealthChecks, HealthPath: b.HealthPath, HealthInterval: b.HealthInterval,
+		HealthTimeout: b.HealthTimeout, HealthRise: b.HealthRise, HealthFall: b.HealthFall,
+		EjectAfter: b.EjectAfter, EjectCooldown: b.EjectCooldown,
+		Log: log,
+	})
+}
+
+// reloadOrigins reads the settings again (flags and environment are the
+// process's own, so in practice the config file) and applies the origin
+// list and weights; other settings need a restart.
+func reloadOrigins(b *balance.Balancer, log *slog.Logger) error {
+	s, err := settings.Load(os.Args[1:], os.LookupEnv, io.Discard)
+	if err != nil {
+		return err
+	}
+	if err := b.Update(s.Targets()); err != nil {
+		return err
+	}
+	log.Info("origins reloaded", "origins", s.Origins)
+	return nil
+}
+
+// reloadOnHangup reloads the origin list on each SIGHUP until ctx is done.
+func reloadOnHangup(ctx context.Context, b *balance.Balancer, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := reloadOrigins(b, log); err != nil {
+				log.Error("reload on SIGHUP failed; origins unchanged", "err", err)
+			}
+		}
+	}
 }

@@ -12,7 +12,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 TMP="$(mktemp -d)"; pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT INT TERM
-export ORIGIN_JWT_SECRET="bench-secret-bench-secret-bench-secret-0123" ORIGIN_LOG_LEVEL=warn ORIGIN_EDGE_PURGE_URLS=
+export ORIGIN_JWT_SECRET="bench-secret-bench-secret-bench-secret-0123" ORIGIN_LOG_LEVEL=warn ORIGIN_EDGE_PURGE_URLS= OTEL_SDK_DISABLED=true
 ./bin/origin --listen 127.0.0.1:9401 --db "$TMP/shop.db" --seed-products 10000 & pids+=($!)
 until curl -sf http://127.0.0.1:9401/readyz >/dev/null; do sleep 0.2; done
 extra=()

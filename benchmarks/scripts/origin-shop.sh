@@ -11,7 +11,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT INT TERM
 export ORIGIN_JWT_SECRET="bench-secret-bench-secret-bench-secret-0123"
-export ORIGIN_BCRYPT_COST=4 ORIGIN_DRAIN_DELAY=0s ORIGIN_EDGE_PURGE_URLS= ORIGIN_LOG_LEVEL=warn
+export ORIGIN_BCRYPT_COST=4 ORIGIN_DRAIN_DELAY=0s ORIGIN_EDGE_PURGE_URLS= ORIGIN_LOG_LEVEL=warn OTEL_SDK_DISABLED=true
 for port in 9301 9302; do
   ./bin/origin --listen 127.0.0.1:$port --db "$TMP/shop.db" --seed-products 10000 & pids+=($!)
   sleep 1

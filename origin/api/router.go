@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"edgeshop/origin/tracing"
 )
 
 // params holds the numeric path parameters of a matched route ({id}).
@@ -15,6 +17,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, p params)
 
 type route struct {
 	segs    []string // "{id}" matches a positive integer
+	pattern string   // as registered: the span name and http.route
 	methods map[string]handlerFunc
 }
 
@@ -43,7 +46,7 @@ func (rt *router) handle(method, path string, h handlerFunc) {
 		}
 	}
 	if r == nil {
-		r = &route{segs: segs, methods: map[string]handlerFunc{}}
+		r = &route{segs: segs, pattern: path, methods: map[string]handlerFunc{}}
 		if literal {
 			rt.exact[key] = r
 		} else {
@@ -106,6 +109,7 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			detail: "method " + r.Method + " not allowed"})
 		return
 	}
+	tracing.SetRoute(r, rte.pattern)
 	h(w, r, p)
 }
 

@@ -17,6 +17,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Options tune a Sender; zero values take the defaults.
@@ -32,6 +39,9 @@ type Options struct {
 	Backoff  time.Duration
 	// Timeout of one request (default 2s).
 	Timeout time.Duration
+	// Tracer, when set, traces each fan-out (a root span: the writes that
+	// queued the keys have answered by then) and each edge's attempts.
+	Tracer trace.Tracer
 }
 
 // Sender fans purges out to the edges.
@@ -76,6 +86,9 @@ func New(edges []string, token string, opt Options, log *slog.Logger) (*Sender, 
 	}
 	if opt.Timeout <= 0 {
 		opt.Timeout = 2 * time.Second
+	}
+	if opt.Tracer == nil {
+		opt.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	s := &Sender{token: token, opt: opt, log: log, queue: make(chan []string, opt.Queue),
 		http: &http.Client{Timeout: opt.Timeout}}
@@ -158,6 +171,9 @@ func (s *Sender) drain() {
 // send posts keys to every edge at once, each retried with backoff.
 func (s *Sender) send(ctx context.Context, keys []string, attempts int) {
 	body, _ := json.Marshal(map[string][]string{"keys": keys}) // strings always marshal
+	ctx, span := s.opt.Tracer.Start(ctx, "purge fan-out", trace.WithAttributes(
+		attribute.Int("edgeshop.purge.keys", len(keys)), attribute.Int("edgeshop.purge.edges", len(s.edges))))
+	defer span.End()
 	var wg sync.WaitGroup
 	for _, edge := range s.edges {
 		wg.Add(1)
@@ -166,7 +182,7 @@ func (s *Sender) send(ctx context.Context, keys []string, attempts int) {
 			backoff := s.opt.Backoff
 			var err error
 			for i := 0; i < attempts; i++ {
-				if err = s.post(ctx, edge, body); err == nil {
+				if err = s.tracedPost(ctx, edge, body); err == nil {
 					s.sent.Add(1)
 					return
 				}
@@ -186,6 +202,19 @@ func (s *Sender) send(ctx context.Context, keys []string, attempts int) {
 	wg.Wait()
 }
 
+// tracedPost is post in a client span, its context sent as traceparent.
+func (s *Sender) tracedPost(ctx context.Context, edge string, body []byte) error {
+	ctx, span := s.opt.Tracer.Start(ctx, "POST", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(semconv.HTTPRequestMethodKey.String("POST"), semconv.URLFull(edge)))
+	err := s.post(ctx, edge, body)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+	return err
+}
+
 func (s *Sender) post(ctx context.Context, edge string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, edge, bytes.NewReader(body))
 	if err != nil {
@@ -193,6 +222,7 @@ func (s *Sender) post(ctx context.Context, edge string, body []byte) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+s.token)
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := s.http.Do(req)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -18,6 +19,9 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+	"go.opentelemetry.io/otel/trace"
+
+	"edgeshop/origin/sqltrace"
 )
 
 //go:embed migrations/*.sql
@@ -37,6 +41,9 @@ type Options struct {
 	// process, and only an OS crash or power loss can lose the last ones) or
 	// "full" (fsync on every commit: survives power loss too).
 	Synchronous string
+	// Tracer, when set, makes every statement run in a traced request a
+	// span (origin/sqltrace).
+	Tracer trace.Tracer
 }
 
 // Store is the shop's database.
@@ -77,7 +84,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	q.Set("_synchronous", opt.Synchronous)
 	q.Set("_txlock", "immediate")
 	q.Set("cache", "private")
-	writer, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	writer, err := openDB("file:"+path+"?"+q.Encode(), opt.Tracer)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -94,7 +101,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	rq.Set("_foreign_keys", "on")
 	rq.Set("_query_only", "true")
 	rq.Set("cache", "private")
-	reader, err := sql.Open("sqlite3", "file:"+path+"?"+rq.Encode())
+	reader, err := openDB("file:"+path+"?"+rq.Encode(), opt.Tracer)
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
@@ -104,6 +111,29 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	reader.SetConnMaxLifetime(0)
 	s.reader = reader
 	return s, nil
+}
+
+// openDB opens a pool over dsn, its statements traced when tracer is set.
+func openDB(dsn string, tracer trace.Tracer) (*sql.DB, error) {
+	if tracer == nil {
+		return sql.Open("sqlite3", dsn)
+	}
+	return sql.OpenDB(sqltrace.Connector(dsnConnector{&sqlite3.SQLiteDriver{}, dsn}, tracer)), nil
+}
+
+// dsnConnector opens connections to one DSN (go-sqlite3 has no
+// driver.DriverContext of its own).
+type dsnConnector struct {
+	d   driver.Driver
+	dsn string
+}
+
+func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
+func (c dsnConnector) Driver() driver.Driver                        { return c.d }
+
+// PoolStats reports both connection pools (for metrics).
+func (s *Store) PoolStats() (writer, reader sql.DBStats) {
+	return s.writer.Stats(), s.reader.Stats()
 }
 
 // Close closes both pools.

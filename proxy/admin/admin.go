@@ -1,6 +1,6 @@
-// Package admin serves the proxy's internal listener: liveness and the
-// configured origins now, metrics, purge and status as they arrive. It is
-// never exposed to the public.
+// Package admin serves the proxy's internal listener: liveness, the
+// origins' state and reload, metrics and cache purges. It is never exposed
+// to the public.
 package admin
 
 import (
@@ -8,8 +8,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"edgeshop/proxy/balance"
 	"edgeshop/proxy/server"
-	"edgeshop/proxy/upstream"
 )
 
 var (
@@ -32,35 +32,42 @@ type Options struct {
 	Token  string
 	// Metrics serves GET /metrics (Prometheus exposition).
 	Metrics fasthttp.RequestHandler
+	// Reload serves POST /origins/reload, allowed with Token like purges:
+	// it re-reads the origin list (as SIGHUP does).
+	Reload func() error
+}
+
+// Origins is what GET /origins lists: the balancer.
+type Origins interface {
+	Status() []balance.Status
 }
 
 // Handler answers the admin routes.
 type Handler struct {
-	origins []*upstream.Origin
+	origins Origins
 	opt     Options
 }
 
 // New returns the admin Handler listing origins.
-func New(origins []*upstream.Origin, opt Options) *Handler {
-	return &Handler{origins: append([]*upstream.Origin(nil), origins...), opt: opt}
-}
-
-// origin is one entry of GET /origins.
-type origin struct {
-	URL      string `json:"url"`
-	Addr     string `json:"addr"`
-	InFlight int    `json:"in_flight"`
+func New(origins Origins, opt Options) *Handler {
+	return &Handler{origins: origins, opt: opt}
 }
 
 // Handle routes an admin request:
 //
-//	GET /healthz  200 {"status":"ok"} while the process serves
-//	GET /origins  200 [{"url":..., "addr":..., "in_flight":...}, ...]
+//	GET  /healthz         200 {"status":"ok"} while the process serves
+//	GET  /origins         200 [{"url", "addr", "in_flight", "healthy", "ejected", "error_rate", ...}, ...]
+//	POST /origins/reload  200 and the new list, with the admin token
+//	POST /purge           see purge
+//	GET  /metrics         Prometheus exposition
 func (h *Handler) Handle(ctx *fasthttp.RequestCtx) {
 	var route func(*fasthttp.RequestCtx)
 	switch string(ctx.Path()) {
 	case "/purge":
 		h.purge(ctx)
+		return
+	case "/origins/reload":
+		h.reload(ctx)
 		return
 	case "/metrics":
 		if h.opt.Metrics == nil {
@@ -90,11 +97,7 @@ func (h *Handler) health(ctx *fasthttp.RequestCtx) {
 }
 
 func (h *Handler) listOrigins(ctx *fasthttp.RequestCtx) {
-	list := make([]origin, len(h.origins))
-	for i, o := range h.origins {
-		list[i] = origin{URL: o.URL(), Addr: o.Addr(), InFlight: o.InFlight()}
-	}
-	body, _ := json.Marshal(list) // strings and ints always marshal
+	body, _ := json.Marshal(h.origins.Status()) // strings, numbers and booleans always marshal
 	ctx.SetContentType(server.ContentTypeJSON)
 	ctx.SetBody(body)
 }

@@ -11,7 +11,6 @@ import (
 	"edgeshop/proxy/balance"
 	"edgeshop/proxy/cache"
 	"edgeshop/proxy/edge"
-	"edgeshop/proxy/upstream"
 )
 
 // hitOnce returns a function that runs one GET for a stored 4 KB JSON
@@ -26,16 +25,12 @@ func hitOnce(tb testing.TB, vary bool) func() {
 		fields = append(fields, "Vary", "Accept-Encoding")
 	}
 	o := startOrigin(tb, respond(200, string(jsonBody(4096)), fields...))
-	up, err := upstream.New(o.url, upstream.Options{})
+	origins, err := balance.New([]balance.Target{{URL: o.url}}, balance.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(up.CloseIdle)
-	policy, err := balance.NewRoundRobin([]*upstream.Origin{up})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	fwd := edge.NewForwarder(policy, nil)
+	tb.Cleanup(origins.Close)
+	fwd := edge.NewForwarder(origins, 0, nil)
 	c, err := cache.New(cache.Options{Size: 64 << 20, Fetch: fwd.Fetch})
 	if err != nil {
 		tb.Fatal(err)

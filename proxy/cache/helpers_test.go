@@ -135,16 +135,12 @@ func startEdge(t *testing.T, o *origin, opt edgeOptions) *edgeUnderTest {
 	if opt.size == 0 {
 		opt.size = 64 << 20
 	}
-	up, err := upstream.New(o.url, upstream.Options{Timeout: opt.timeout})
+	origins, err := balance.New([]balance.Target{{URL: o.url}}, balance.Options{Upstream: upstream.Options{Timeout: opt.timeout}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(up.CloseIdle)
-	policy, err := balance.NewRoundRobin([]*upstream.Origin{up})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fwd := edge.NewForwarder(policy, nil)
+	t.Cleanup(origins.Close)
+	fwd := edge.NewForwarder(origins, opt.timeout, nil)
 	clk := newClock()
 	copt := cache.Options{Size: opt.size, Now: clk.Now, Fetch: fwd.Fetch}
 	if opt.noFetch {

@@ -8,7 +8,6 @@ import (
 
 	"edgeshop/proxy/balance"
 	"edgeshop/proxy/edge"
-	"edgeshop/proxy/upstream"
 )
 
 // forwardOnce returns a function that runs one GET through a Forwarder to
@@ -16,16 +15,12 @@ import (
 // does.
 func forwardOnce(t *testing.T) func() {
 	origin := startOrigin(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(`{"id":1}`) })
-	o, err := upstream.New(origin, upstream.Options{})
+	origins, err := balance.New([]balance.Target{{URL: origin}}, balance.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(o.CloseIdle)
-	policy, err := balance.NewRoundRobin([]*upstream.Origin{o})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := edge.NewForwarder(policy, nil)
+	t.Cleanup(origins.Close)
+	f := edge.NewForwarder(origins, 0, nil)
 	var tmpl fasthttp.Request
 	tmpl.SetRequestURI("/products/1/")
 	tmpl.SetHost("shop.example")

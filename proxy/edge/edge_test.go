@@ -23,7 +23,6 @@ import (
 	"edgeshop/proxy/balance"
 	"edgeshop/proxy/edge"
 	"edgeshop/proxy/server"
-	"edgeshop/proxy/upstream"
 )
 
 const badGatewayBody = `{"detail":"no origin answered","code":"bad_gateway"}`
@@ -70,26 +69,28 @@ func downOrigin(t *testing.T) string {
 type edgeConfig struct {
 	timeout     time.Duration
 	maxBodySize int
+	// balance configures the balancer; its Policy defaults to
+	// round-robin here, so that tests can predict the order.
+	balance balance.Options
 }
 
 // startEdge runs the public edge handler in front of origins and returns
 // its host:port.
 func startEdge(t *testing.T, cfg edgeConfig, originURLs ...string) string {
 	t.Helper()
-	var origins []*upstream.Origin
+	var targets []balance.Target
 	for _, u := range originURLs {
-		o, err := upstream.New(u, upstream.Options{Timeout: cfg.timeout})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(o.CloseIdle)
-		origins = append(origins, o)
+		targets = append(targets, balance.Target{URL: u})
 	}
-	policy, err := balance.NewRoundRobin(origins)
+	if cfg.balance.Policy == nil {
+		cfg.balance.Policy = &balance.RoundRobin{}
+	}
+	origins, err := balance.New(targets, cfg.balance)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := edge.Chain(edge.NewForwarder(policy, nil).Handle)
+	t.Cleanup(origins.Close)
+	h := edge.Chain(edge.NewForwarder(origins, cfg.timeout, nil).Handle)
 	return serve(t, server.New(h, server.Limits{MaxBodySize: cfg.maxBodySize}, nil))
 }
 

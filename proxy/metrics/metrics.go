@@ -10,19 +10,27 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"edgeshop/proxy/balance"
 	"edgeshop/proxy/cache"
-	"edgeshop/proxy/upstream"
 )
 
+// Origins is what the origin gauges are read from: the balancer.
+type Origins interface {
+	Status() []balance.Status
+	Retries() balance.RetryStats
+}
+
 // New returns the /metrics handler for a proxy with cache c (nil when the
-// cache is off) in front of origins.
-func New(c *cache.Cache, origins []*upstream.Origin) fasthttp.RequestHandler {
+// cache is off) in front of origins, plus the extra collectors (such as
+// RateLimit's).
+func New(c *cache.Cache, origins Origins, extra ...prometheus.Collector) fasthttp.RequestHandler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if c != nil {
 		reg.MustRegister(cacheCollector{c})
 	}
 	reg.MustRegister(originCollector{origins})
+	reg.MustRegister(extra...)
 	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 }
 
@@ -53,6 +61,40 @@ var (
 	originInFlight   = desc("origin_in_flight", "Requests in flight to each origin.", "origin")
 )
 
+// Origin metrics, one series per origin, labelled with its URL.
+var (
+	originGauges = []struct {
+		d   *prometheus.Desc
+		get func(balance.Status) float64
+	}{
+		{originInFlight, func(s balance.Status) float64 { return float64(s.InFlight) }},
+		{desc("origin_queued", "Requests waiting for one of the origin's concurrency slots.", "origin"), func(s balance.Status) float64 { return float64(s.Queued) }},
+		{desc("origin_healthy", "1 while the origin passes its active health checks (always 1 when they are off).", "origin"), func(s balance.Status) float64 { return boolValue(s.Healthy) }},
+		{desc("origin_ejected", "1 while passive checks keep the origin out for a cool-down.", "origin"), func(s balance.Status) float64 { return boolValue(s.Ejected) }},
+		{desc("origin_available", "1 while requests may go to the origin (healthy and not ejected).", "origin"), func(s balance.Status) float64 { return boolValue(s.Available) }},
+		{desc("origin_error_ratio", "Share of the last 10 s of exchanges with the origin that failed or got a 5xx.", "origin"), func(s balance.Status) float64 { return s.ErrorRate }},
+		{desc("origin_weight", "The origin's weight (weighted policy).", "origin"), func(s balance.Status) float64 { return float64(s.Weight) }},
+	}
+	originCounters = []struct {
+		d   *prometheus.Desc
+		get func(balance.Status) int64
+	}{
+		{desc("origin_requests_total", "Exchanges with the origin (retries included).", "origin"), func(s balance.Status) int64 { return s.Requests }},
+		{desc("origin_failures_total", "Exchanges with the origin that gave no usable response (connection failure, timeout).", "origin"), func(s balance.Status) int64 { return s.Failures }},
+		{desc("origin_server_errors_total", "Responses from the origin with a 5xx status.", "origin"), func(s balance.Status) int64 { return s.ServerErrors }},
+		{desc("origin_ejections_total", "Times passive checks ejected the origin.", "origin"), func(s balance.Status) int64 { return s.Ejections }},
+	}
+	retries       = desc("upstream_retries_total", "Requests sent again to another origin.")
+	retriesDenied = desc("upstream_retries_denied_total", "Retries the retry budget refused.")
+)
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 type cacheCollector struct{ c *cache.Cache }
 
 func (cc cacheCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -78,12 +120,29 @@ func (cc cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-type originCollector struct{ origins []*upstream.Origin }
+type originCollector struct{ origins Origins }
 
-func (oc originCollector) Describe(ch chan<- *prometheus.Desc) { ch <- originInFlight }
+func (oc originCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range originGauges {
+		ch <- m.d
+	}
+	for _, m := range originCounters {
+		ch <- m.d
+	}
+	ch <- retries
+	ch <- retriesDenied
+}
 
 func (oc originCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, o := range oc.origins {
-		ch <- prometheus.MustNewConstMetric(originInFlight, prometheus.GaugeValue, float64(o.InFlight()), o.URL())
+	for _, s := range oc.origins.Status() {
+		for _, m := range originGauges {
+			ch <- prometheus.MustNewConstMetric(m.d, prometheus.GaugeValue, m.get(s), s.URL)
+		}
+		for _, m := range originCounters {
+			ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.get(s)), s.URL)
+		}
 	}
+	r := oc.origins.Retries()
+	ch <- prometheus.MustNewConstMetric(retries, prometheus.CounterValue, float64(r.Retries))
+	ch <- prometheus.MustNewConstMetric(retriesDenied, prometheus.CounterValue, float64(r.Denied))
 }

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
 
+	"edgeshop/proxy/tracing"
 	"edgeshop/proxy/upstream"
 	"edgeshop/shared/config"
 	"edgeshop/shared/logging"
@@ -31,6 +33,13 @@ type Settings struct {
 	// EDGE_ADMIN_TOKEN, else the file named by --admin-token-file. Never a
 	// flag value, so it does not show in process listings.
 	AdminToken string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed
+	// (client identity).
+	TrustedProxies []netip.Prefix
+	RateLimit      RateLimit
+	Balance        Balance // origin choice, health, per-origin timeouts and limits
+	// TraceIncoming: what a client's traceparent does (link or honour).
+	TraceIncoming tracing.Incoming
 }
 
 // Load reads the settings from args (without the program name), the
@@ -47,14 +56,17 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 	set.SetOutput(usage)
 	set.String(&s.Listen, "listen", "EDGE_LISTEN", "127.0.0.1:8080", "public listener address")
 	set.String(&s.AdminListen, "admin-listen", "EDGE_ADMIN_LISTEN", "127.0.0.1:8081", "admin listener address (health, origins)")
-	set.List(&s.Origins, "origins", "EDGE_ORIGINS", "http://127.0.0.1:9001,http://127.0.0.1:9002", "comma-separated origin URLs")
+	set.List(&s.Origins, "origins", "EDGE_ORIGINS", "http://127.0.0.1:9001,http://127.0.0.1:9002", "comma-separated origin URLs, each optionally with a weight: http://host:port=N")
 	set.Bool(&s.Cache, "cache", "EDGE_CACHE", true, "cache responses at the edge (RFC 9111)")
 	set.Bytes(&s.CacheSize, "cache-size", "EDGE_CACHE_SIZE", "256MiB", "response cache size")
 	set.String(&s.LogLevel, "log-level", "EDGE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	set.Bytes(&maxBody, "max-body-size", "EDGE_MAX_BODY_SIZE", "1MiB", "largest request body accepted")
 	set.Duration(&s.UpstreamTimeout, "upstream-timeout", "EDGE_UPSTREAM_TIMEOUT", 10*time.Second, "bound on one request to an origin")
 	var tokenFile string
-	set.String(&tokenFile, "admin-token-file", "EDGE_ADMIN_TOKEN_FILE", "", "file holding the admin token that authorises POST /purge (EDGE_ADMIN_TOKEN, when set, wins)")
+	set.String(&tokenFile, "admin-token-file", "EDGE_ADMIN_TOKEN_FILE", "", "file holding the admin token that authorises POST /purge and POST /origins/reload (EDGE_ADMIN_TOKEN, when set, wins)")
+	rateLimit := addRateLimit(set)
+	balancing := addBalance(set)
+	tracingOpts := addTracing(set)
 	if err := set.Parse(args); err != nil {
 		return Settings{}, err
 	}
@@ -72,6 +84,10 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 	if extra := set.Args(); len(extra) > 0 {
 		return Settings{}, fmt.Errorf("unexpected argument %q", extra[0])
 	}
+	// Before the URL checks: it takes the "=weight" suffixes off --origins.
+	if err := balancing.check(&s); err != nil {
+		return Settings{}, err
+	}
 
 	for _, c := range []struct {
 		flag, env string
@@ -88,6 +104,12 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 		if c.err != nil {
 			return Settings{}, fmt.Errorf("setting --%s / %s: %v", c.flag, c.env, c.err)
 		}
+	}
+	if err := rateLimit.check(&s); err != nil {
+		return Settings{}, err
+	}
+	if err := tracingOpts.check(&s); err != nil {
+		return Settings{}, err
 	}
 	if s.Listen == s.AdminListen {
 		return Settings{}, fmt.Errorf("setting --admin-listen / EDGE_ADMIN_LISTEN: same address as --listen (%s)", s.Listen)

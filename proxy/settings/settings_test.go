@@ -35,6 +35,8 @@ func TestDefaults(t *testing.T) {
 		LogLevel:        "info",
 		MaxBodySize:     1 << 20,
 		UpstreamTimeout: 10 * time.Second,
+		RateLimit:       defaultRateLimit(t),
+		Balance:         defaultBalance(1, 1),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", got, want)
@@ -70,6 +72,8 @@ func TestSources(t *testing.T) {
 		LogLevel:        "debug",
 		MaxBodySize:     64 << 10,
 		UpstreamTimeout: 2 * time.Second,
+		RateLimit:       defaultRateLimit(t),
+		Balance:         defaultBalance(1, 1),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("\n got %+v\nwant %+v", got, want)

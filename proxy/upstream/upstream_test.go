@@ -248,3 +248,38 @@ func TestDoFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestClosedKeptAliveConnectionIsReplaced: an origin closes idle
+// kept-alive connections sooner than the edge's pool does. The next
+// request, a POST that may not be sent twice, must still go through (on a
+// new connection) and reach the origin once.
+func TestClosedKeptAliveConnectionIsReplaced(t *testing.T) {
+	var conns, posts atomic.Int32
+	url := serve(t, &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			posts.Add(1)
+			ctx.SetBodyString("ok")
+		},
+		IdleTimeout: 50 * time.Millisecond,
+		ConnState: func(_ net.Conn, s fasthttp.ConnState) {
+			if s == fasthttp.StateNew {
+				conns.Add(1)
+			}
+		},
+	})
+	o := newOrigin(t, url, upstream.Options{})
+	for i := range 3 {
+		req := parseRequest(t, "POST /order HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 2\r\n\r\n{}")
+		var resp fasthttp.Response
+		if err := o.Do(req, &resp); err != nil {
+			t.Fatalf("POST %d: %v", i, err)
+		}
+		time.Sleep(200 * time.Millisecond) // the origin closes the idle connection
+	}
+	if n := posts.Load(); n != 3 {
+		t.Errorf("origin saw %d POSTs, want 3", n)
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("%d connections, want a new one per request", n)
+	}
+}

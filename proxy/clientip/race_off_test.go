@@ -1,0 +1,5 @@
+//go:build !race
+
+package clientip_test
+
+const raceEnabled = false

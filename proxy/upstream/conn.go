@@ -1,0 +1,114 @@
+package upstream
+
+import (
+	"errors"
+	"net"
+	"syscall"
+	"time"
+)
+
+// originConn is one pooled connection to an origin. It adds what
+// fasthttp's client lacks:
+//
+//   - A liveness check before a kept-alive connection carries another
+//     request: an origin may have closed it while it sat idle in the pool
+//     (its idle timeout, a restart), and writing a request into it would
+//     fail that request after it may have been read, so that only
+//     idempotent ones could be retried. The check reads without blocking
+//     (peekClosed); a closed or unusable connection fails the write with
+//     errStale before a byte is sent, the pool's other idle connections are
+//     dropped (they are likely closed too), and the request goes out on a
+//     new connection whatever its method: nothing was sent. Go's
+//     net/http transport gets the same from the reader goroutine it keeps
+//     on each idle connection.
+//   - The response-header timeout: from the moment a request has been
+//     written until the first byte of the response, reads time out after
+//     headerTimeout, or at the deadline the client set if that comes
+//     first. The client's own deadline applies again once the response has
+//     begun. fasthttp sets its read deadline after writing each request,
+//     which is where this one hooks in.
+//
+// A connection serves one request at a time, and the pool hands it from
+// one to the next under a lock, so the fields need no synchronisation.
+type originConn struct {
+	net.Conn
+	headerTimeout time.Duration // zero: none
+	deadline      time.Time     // the read deadline the client asked for
+	awaiting      bool          // a request went out, no response byte came back yet
+	used          bool          // a response was read: the next request reuses the connection
+	peek          peeker        // nil where the platform cannot peek
+	onStale       func()        // called when the check finds the connection closed
+}
+
+// errStale: the pooled connection was closed by the origin; nothing was
+// written to it.
+var errStale = errors.New("kept-alive connection closed by the origin before reuse")
+
+func newOriginConn(c net.Conn, headerTimeout time.Duration, onStale func()) *originConn {
+	oc := &originConn{Conn: c, headerTimeout: headerTimeout, onStale: onStale}
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			oc.peek = newPeeker(raw)
+		}
+	}
+	return oc
+}
+
+func (c *originConn) Write(p []byte) (int, error) {
+	if !c.awaiting {
+		// The first write of a request.
+		c.awaiting = true
+		// Reads time out from here when a header timeout is set; else
+		// the previous request's deadline, likely past, is cleared so the
+		// liveness check can read.
+		var d time.Time
+		if c.headerTimeout > 0 {
+			d = time.Now().Add(c.headerTimeout)
+		}
+		if err := c.Conn.SetReadDeadline(d); err != nil {
+			return 0, err
+		}
+		if c.used && c.peek != nil && !c.peek.alive() {
+			c.onStale()
+			return 0, errStale
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *originConn) SetReadDeadline(t time.Time) error {
+	c.deadline = t
+	if c.awaiting && c.headerTimeout > 0 {
+		if h := time.Now().Add(c.headerTimeout); t.IsZero() || h.Before(t) {
+			t = h
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *originConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.SetReadDeadline(t)
+}
+
+func (c *originConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.awaiting {
+		c.awaiting, c.used = false, true
+		if c.headerTimeout > 0 {
+			if derr := c.Conn.SetReadDeadline(c.deadline); err == nil {
+				err = derr
+			}
+		}
+	}
+	return n, err
+}
+
+// peeker checks a connection for liveness without blocking.
+type peeker interface {
+	// alive reports whether the connection is open with nothing to read:
+	// fit for a new request.
+	alive() bool
+}
