@@ -503,8 +503,12 @@ func TestFailoverSlowOrigin(t *testing.T) {
 	if f+s != n {
 		t.Errorf("origins saw %d requests, want %d", f+s, n)
 	}
-	if s*5 > n {
-		t.Errorf("the slow origin got %d of %d requests, want under 20 %%", s, n)
+	// P2C weighs load by each origin's measured response time (health
+	// checks included): the slow origin gets well under 1 % once measured
+	// (about 0.5-0.7 % of this cold-start run, so p99 is the fast one's);
+	// 3 % leaves room for a noisy machine.
+	if s*100 >= 3*n {
+		t.Errorf("the slow origin got %d of %d requests, want under 3 %%", s, n)
 	}
 	slices.Sort(latencies)
 	t.Logf("fast %d, slow %d requests; p50 %s, p99 %s", f, s, latencies[len(latencies)/2], latencies[len(latencies)*99/100])

@@ -43,7 +43,7 @@ func startJaeger(t *testing.T) (otlp, query string) {
 	bin := jaegerBinary(t)
 	otlpAddr, queryAddr := freeAddr(t), freeAddr(t)
 	// configs/jaeger.yaml listens on these three ports only.
-	start(t, "jaeger", []string{"JAEGER_OTLP_HTTP=" + otlpAddr, "JAEGER_QUERY_HTTP=" + queryAddr, "JAEGER_QUERY_GRPC=" + freeAddr(t)},
+	start(t, "jaeger", []string{"OTEL_TRACES_EXPORTER=none", "JAEGER_OTLP_HTTP=" + otlpAddr, "JAEGER_QUERY_HTTP=" + queryAddr, "JAEGER_QUERY_GRPC=" + freeAddr(t)},
 		bin, "--config", "../configs/jaeger.yaml")
 	query = "http://" + queryAddr
 	waitFor(t, query+"/api/services")

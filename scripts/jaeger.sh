@@ -38,7 +38,9 @@ run)
 	# configs/jaeger.yaml: OTLP/HTTP in, memory storage, query API; its
 	# addresses from JAEGER_OTLP_HTTP, JAEGER_QUERY_HTTP, JAEGER_QUERY_GRPC.
 	echo "jaeger: OTLP/HTTP ${JAEGER_OTLP_HTTP:-127.0.0.1:4318}, query API http://${JAEGER_QUERY_HTTP:-127.0.0.1:16686}" >&2
-	exec "$bin" --config "$(dirname "$0")/../configs/jaeger.yaml"
+	# OTEL_TRACES_EXPORTER=none: Jaeger's query service would trace itself
+	# to an OTLP/gRPC collector on :4317 that is not there.
+	OTEL_TRACES_EXPORTER=none exec "$bin" --config "$(dirname "$0")/../configs/jaeger.yaml"
 	;;
 *) echo "usage: $0 build|run" >&2; exit 2 ;;
 esac

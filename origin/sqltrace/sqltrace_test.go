@@ -80,7 +80,7 @@ func TestStatementSpans(t *testing.T) {
 		attrs := map[string]string{}
 		var rows int64 = -1
 		for _, a := range s.Attributes() {
-			attrs[string(a.Key)] = a.Value.Emit()
+			attrs[string(a.Key)] = a.Value.String()
 			if string(a.Key) == w.rowsKey {
 				rows = a.Value.AsInt64()
 			}

@@ -364,3 +364,18 @@ func TestRetryNeedsAnotherOriginAndBudget(t *testing.T) {
 		t.Error("Retry with a single origin returned one")
 	}
 }
+
+// TestP2CPrefersFasterOrigin: at equal load, the origin whose measured
+// response time is lower wins every comparison.
+func TestP2CPrefersFasterOrigin(t *testing.T) {
+	b := newBalancer(t, balance.P2C{}, 2)
+	list := b.Origins()
+	now := time.Now()
+	list[0].ObserveLatency(now, 200*time.Millisecond)
+	list[1].ObserveLatency(now, time.Millisecond)
+	for i := 0; i < 100; i++ {
+		if got := (balance.P2C{}).Select(list); got != list[1] {
+			t.Fatalf("pick %d chose the slow origin", i)
+		}
+	}
+}

@@ -82,10 +82,17 @@ func (b *Balancer) probe(o *Origin) bool {
 	req.SetRequestURI(b.opt.HealthPath)
 	req.SetHost(o.Addr())
 	req.Header.Set(fasthttp.HeaderUserAgent, "edgeshop-health-check")
+	start := time.Now()
 	if err := o.probe.DoTimeout(req, resp, b.opt.HealthTimeout); err != nil {
 		b.log.Debug("health check failed", "origin", o.URL(), "err", err)
 		return false
 	}
 	code := resp.StatusCode()
-	return code >= 200 && code < 300
+	ok := code >= 200 && code < 300
+	if ok {
+		// A check is a sample of the origin's response time too: P2C knows
+		// a slow origin before sending it traffic, and sees it recover.
+		o.ObserveLatency(start, time.Since(start))
+	}
+	return ok
 }

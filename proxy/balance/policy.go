@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
+	"time"
 )
 
 // Policy chooses one origin among candidates: the origins available for
@@ -38,11 +39,21 @@ func NewPolicy(name string) (Policy, error) {
 }
 
 // P2C is the power of two choices: pick two candidates at random and send
-// the request to the one with fewer requests in flight (and queued). It
-// steers away from a slow or stuck origin as soon as requests pile up on
-// it, without the herding of always choosing the least loaded (every edge
-// would pick the same origin at once), and needs no shared state.
+// the request to the cheaper one, cost = (requests in flight and queued + 1)
+// × recent response time (a decaying moving average, as in "peak EWMA").
+// In-flight counts alone steer away from a slow origin only once requests
+// pile up on it; weighing by latency keeps a slow origin's share, and so
+// the tail latency, small even at light load. Two random choices avoid the
+// herding of always choosing the least loaded, and need no shared state.
 type P2C struct{}
+
+// minLatency stands in for an origin not yet measured (or idle long
+// enough to have decayed): cheap, so that it gets traffic and a measure.
+const minLatency = 50 * time.Microsecond
+
+func cost(o *Origin, now time.Time) float64 {
+	return float64(o.Load()+1) * float64(max(o.Latency(now), minLatency))
+}
 
 // Select implements Policy.
 func (P2C) Select(c []*Origin) *Origin {
@@ -56,7 +67,8 @@ func (P2C) Select(c []*Origin) *Origin {
 		j++
 	}
 	a, b := c[i], c[j]
-	if b.Load() < a.Load() {
+	now := time.Now()
+	if cost(b, now) < cost(a, now) {
 		return b
 	}
 	return a

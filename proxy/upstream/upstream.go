@@ -90,6 +90,8 @@ func (o Options) withDefaults() Options {
 // Origin is one origin server and the keep-alive connection pool to it. It
 // is safe for concurrent use.
 type Origin struct {
+	latency ewma
+
 	url  string // as configured, e.g. "http://127.0.0.1:9001"
 	addr string // host:port that is dialled
 	opt  Options
@@ -213,6 +215,15 @@ func (o *Origin) Queued() int { return int(o.queued.Load()) }
 // and waiting.
 func (o *Origin) Load() int { return o.InFlight() + o.Queued() }
 
+// Latency returns the origin's recent response time: an exponentially
+// weighted moving average of exchanges, decaying toward zero while the
+// origin gets no traffic, so that an origin avoided for being slow is tried
+// again now and then and can show it recovered. Zero until measured.
+func (o *Origin) Latency(now time.Time) time.Duration { return o.latency.value(now) }
+
+// ObserveLatency adds a response time measured outside Do (a health check).
+func (o *Origin) ObserveLatency(start time.Time, d time.Duration) { o.latency.observe(start, d) }
+
 // ErrBusy is returned (wrapped) by Do when the origin is at its
 // concurrency limit and its queue is full or the wait ran out. Nothing was
 // sent: any request may go to another origin.
@@ -238,7 +249,10 @@ func (o *Origin) DoDeadline(req *fasthttp.Request, resp *fasthttp.Response, dead
 		// An HTTP/1.0 client may send no Host; name the origin instead.
 		req.SetHost(o.addr)
 	}
-	if err := o.client.DoDeadline(req, resp, deadline); err != nil {
+	start := time.Now()
+	err := o.client.DoDeadline(req, resp, deadline)
+	o.latency.observe(start, time.Since(start))
+	if err != nil {
 		return fmt.Errorf("origin %s: %w", o.addr, err)
 	}
 	stripHopByHop(&resp.Header)
