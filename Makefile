@@ -7,7 +7,8 @@ export EDGESHOP_BIN := $(CURDIR)/$(BIN)
 
 # Fuzz targets `make test` runs briefly (package:target); `make fuzz
 # FUZZTIME=10m` runs each longer.
-FUZZ_TARGETS := ./proxy/cache:FuzzParseCacheControl ./proxy/cache:FuzzKey
+FUZZ_TARGETS := ./proxy/cache:FuzzParseCacheControl ./proxy/cache:FuzzKey \
+	./origin/api:FuzzDecodeBody ./proxy/clientip:FuzzClient
 FUZZTIME ?= 10s
 
 .PHONY: run build test fuzz lint fmt clean jaeger compose-check

@@ -69,7 +69,7 @@ func (l Limits) withDefaults() Limits {
 func New(h fasthttp.RequestHandler, l Limits, log *slog.Logger) *fasthttp.Server {
 	l = l.withDefaults()
 	return &fasthttp.Server{
-		Handler:            h,
+		Handler:            refuseAmbiguousFraming(h),
 		ErrorHandler:       writeRejection,
 		ReadTimeout:        l.ReadTimeout,
 		WriteTimeout:       l.WriteTimeout,
