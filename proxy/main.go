@@ -126,7 +126,7 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		forwarder.OnAttempt = tracer.Attempt
 	}
 	handler := edge.Chain(forwarder.Handle, stages...)
-	limits := server.Limits{MaxBodySize: s.MaxBodySize}
+	limits := server.Limits{MaxBodySize: s.MaxBodySize, ReadTimeout: s.ReadTimeout, IdleTimeout: s.IdleTimeout}
 
 	log.Info("proxy listening",
 		"listen", public.Addr().String(),

@@ -29,6 +29,8 @@ type Settings struct {
 	LogLevel        string        // debug, info, warn or error
 	MaxBodySize     int           // largest request body accepted, bytes
 	UpstreamTimeout time.Duration // bound on one exchange with an origin
+	ReadTimeout     time.Duration // bound on reading one client request, from its first byte
+	IdleTimeout     time.Duration // idle keep-alive client connections are closed after this
 	// AdminToken authorises POST /purge on the admin listener: from
 	// EDGE_ADMIN_TOKEN, else the file named by --admin-token-file. Never a
 	// flag value, so it does not show in process listings.
@@ -62,6 +64,8 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 	set.String(&s.LogLevel, "log-level", "EDGE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	set.Bytes(&maxBody, "max-body-size", "EDGE_MAX_BODY_SIZE", "1MiB", "largest request body accepted")
 	set.Duration(&s.UpstreamTimeout, "upstream-timeout", "EDGE_UPSTREAM_TIMEOUT", 10*time.Second, "bound on one request to an origin")
+	set.Duration(&s.ReadTimeout, "read-timeout", "EDGE_READ_TIMEOUT", 30*time.Second, "bound on reading one client request (header block and body); slower clients get 408")
+	set.Duration(&s.IdleTimeout, "idle-timeout", "EDGE_IDLE_TIMEOUT", 90*time.Second, "idle keep-alive client connections are closed after this")
 	var tokenFile string
 	set.String(&tokenFile, "admin-token-file", "EDGE_ADMIN_TOKEN_FILE", "", "file holding the admin token that authorises POST /purge and POST /origins/reload (EDGE_ADMIN_TOKEN, when set, wins)")
 	rateLimit := addRateLimit(set)
@@ -100,6 +104,8 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 		{"log-level", "EDGE_LOG_LEVEL", checkLogLevel(s.LogLevel)},
 		{"max-body-size", "EDGE_MAX_BODY_SIZE", checkBodySize(maxBody)},
 		{"upstream-timeout", "EDGE_UPSTREAM_TIMEOUT", checkPositive(s.UpstreamTimeout)},
+		{"read-timeout", "EDGE_READ_TIMEOUT", checkPositive(s.ReadTimeout)},
+		{"idle-timeout", "EDGE_IDLE_TIMEOUT", checkPositive(s.IdleTimeout)},
 	} {
 		if c.err != nil {
 			return Settings{}, fmt.Errorf("setting --%s / %s: %v", c.flag, c.env, c.err)

@@ -35,6 +35,8 @@ func TestDefaults(t *testing.T) {
 		LogLevel:        "info",
 		MaxBodySize:     1 << 20,
 		UpstreamTimeout: 10 * time.Second,
+		ReadTimeout:     30 * time.Second,
+		IdleTimeout:     90 * time.Second,
 		RateLimit:       defaultRateLimit(t),
 		Balance:         defaultBalance(1, 1),
 	}
@@ -72,6 +74,8 @@ func TestSources(t *testing.T) {
 		LogLevel:        "debug",
 		MaxBodySize:     64 << 10,
 		UpstreamTimeout: 2 * time.Second,
+		ReadTimeout:     30 * time.Second,
+		IdleTimeout:     90 * time.Second,
 		RateLimit:       defaultRateLimit(t),
 		Balance:         defaultBalance(1, 1),
 	}
@@ -102,6 +106,8 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{"cache not a boolean", nil, map[string]string{"EDGE_CACHE": "maybe"}, "--cache"},
 		{"timeout zero", []string{"--upstream-timeout", "0s"}, nil, "--upstream-timeout"},
 		{"timeout not a duration", nil, map[string]string{"EDGE_UPSTREAM_TIMEOUT": "soon"}, "--upstream-timeout"},
+		{"read timeout zero", nil, map[string]string{"EDGE_READ_TIMEOUT": "0s"}, "--read-timeout"},
+		{"idle timeout negative", []string{"--idle-timeout", "-1s"}, nil, "--idle-timeout"},
 		{"stray argument", []string{"serve"}, nil, "serve"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
