@@ -47,9 +47,11 @@ func NewPolicy(name string) (Policy, error) {
 // herding of always choosing the least loaded, and need no shared state.
 type P2C struct{}
 
-// minLatency stands in for an origin not yet measured (or idle long
-// enough to have decayed): cheap, so that it gets traffic and a measure.
-const minLatency = 50 * time.Microsecond
+// minLatency is the floor of the latency factor: origins answering faster
+// than this count as equally fast (then load alone decides, and ties go to
+// the random first pick, so idle origins share traffic), and an origin not
+// yet measured, or idle long enough to have decayed, counts as fast.
+const minLatency = time.Millisecond
 
 func cost(o *Origin, now time.Time) float64 {
 	return float64(o.Load()+1) * float64(max(o.Latency(now), minLatency))
