@@ -109,9 +109,11 @@ func TestPurgeRetriesAFailingEdge(t *testing.T) {
 	defer cancel()
 	go s.Run(ctx)
 	s.Purge("product-9")
-	waitFor(t, func() bool { return len(e.received()) == 1 })
-	if sent, failed, _ := s.Stats(); sent != 1 || failed != 0 {
-		t.Fatalf("sent %d failed %d", sent, failed)
+	// The edge records the keys before it answers, so wait for the sender
+	// to count the answer too, not just for the edge to see the request.
+	waitFor(t, func() bool { sent, _, _ := s.Stats(); return sent == 1 })
+	if sent, failed, _ := s.Stats(); sent != 1 || failed != 0 || len(e.received()) != 1 {
+		t.Fatalf("sent %d failed %d received %v", sent, failed, e.received())
 	}
 }
 
