@@ -111,7 +111,10 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 	}
 	var c *cache.Cache
 	if s.Cache {
-		c, err = cache.New(cache.Options{Size: s.CacheSize, Log: log, Fetch: forwarder.Fetch})
+		c, err = cache.New(cache.Options{
+			Size: s.CacheSize, Log: log, Fetch: forwarder.Fetch,
+			StaleIfDisconnected: s.CacheStaleIfDisconnected, Disconnected: edge.NoAnswer,
+		})
 		if err != nil {
 			return fmt.Errorf("setting --cache-size / EDGE_CACHE_SIZE: %w", err)
 		}

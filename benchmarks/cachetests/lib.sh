@@ -108,7 +108,13 @@ ct_require_suite() {
 ct_proxy_args() {
   local proxy="$1" help
   help="$("$proxy" --help 2>&1 || true)"
+  # Active checks off (the suite server has no health route), passive
+  # ejection out of the way (some tests drop the connection on purpose)
+  # and rate limits off (every request comes from one address): the same
+  # settings e2e/cachetests_test.go uses.
   if printf '%s\n' "$help" | grep -Eq -- '-health-checks( |$)'; then echo "--health-checks=false"; fi
+  if printf '%s\n' "$help" | grep -Eq -- '-eject-after( |$)'; then echo "--eject-after=1000"; fi
+  if printf '%s\n' "$help" | grep -Eq -- '-ratelimit( |$)'; then echo "--ratelimit=false"; fi
 }
 
 # ct_edgeshop_version: the checkout's commit, marked -dirty with local changes.

@@ -37,6 +37,16 @@ type Options struct {
 	// (stale-while-revalidate). Nil turns background revalidation off:
 	// stale entries are then revalidated while the client waits.
 	Fetch func(req *fasthttp.Request, resp *fasthttp.Response) error
+	// StaleIfDisconnected is how long past its freshness a stored
+	// response may stand in when no origin answers at all (RFC 9111
+	// §4.2.4 lets a disconnected cache serve stale), unless the response
+	// forbids it (no-cache, must-revalidate, proxy-revalidate, s-maxage)
+	// or the request asks for revalidation. Zero turns it off. Entries
+	// are kept this much longer in memory.
+	StaleIfDisconnected time.Duration
+	// Disconnected reports whether the response in ctx, after the next
+	// stage ran, says that no origin answered (edge.NoAnswer). Nil: never.
+	Disconnected func(ctx *fasthttp.RequestCtx) bool
 }
 
 // Stats are the cache's counters since New; see the field comments.
@@ -82,6 +92,8 @@ type Cache struct {
 	now      func() time.Time
 	log      *slog.Logger
 	fetchFn  func(req *fasthttp.Request, resp *fasthttp.Response) error
+	sid      time.Duration                       // Options.StaleIfDisconnected
+	offline  func(ctx *fasthttp.RequestCtx) bool // Options.Disconnected
 	capacity int64
 	maxEntry int // largest key+value freecache accepts
 
@@ -125,6 +137,8 @@ func New(opt Options) (*Cache, error) {
 		now:        now,
 		log:        log,
 		fetchFn:    opt.Fetch,
+		sid:        max(opt.StaleIfDisconnected, 0),
+		offline:    opt.Disconnected,
 		capacity:   opt.Size,
 		purges:     newPurgeLog(),
 		flights:    make(map[string]*flight),

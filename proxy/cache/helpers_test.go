@@ -128,6 +128,8 @@ type edgeOptions struct {
 	size    int64
 	noFetch bool // no background revalidation
 	timeout time.Duration
+	// staleIfDisconnected: cache.Options.StaleIfDisconnected
+	staleIfDisconnected time.Duration
 }
 
 func startEdge(t *testing.T, o *origin, opt edgeOptions) *edgeUnderTest {
@@ -142,7 +144,8 @@ func startEdge(t *testing.T, o *origin, opt edgeOptions) *edgeUnderTest {
 	t.Cleanup(origins.Close)
 	fwd := edge.NewForwarder(origins, opt.timeout, nil)
 	clk := newClock()
-	copt := cache.Options{Size: opt.size, Now: clk.Now, Fetch: fwd.Fetch}
+	copt := cache.Options{Size: opt.size, Now: clk.Now, Fetch: fwd.Fetch,
+		StaleIfDisconnected: opt.staleIfDisconnected, Disconnected: edge.NoAnswer}
 	if opt.noFetch {
 		copt.Fetch = nil
 	}

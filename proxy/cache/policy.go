@@ -113,7 +113,10 @@ type analysis struct {
 // to a response with status and fields, received at respTime for a request
 // sent at reqTime. On success a.e holds the metadata, not yet headers,
 // vary values, body or gen.
-func analyze(a *analysis, status int, fields []field, rq request, reqTime, respTime time.Time, spans *[]span) {
+//
+// keep is how long past freshness a response that may be served stale is
+// kept for a disconnected cache (Options.StaleIfDisconnected).
+func analyze(a *analysis, status int, fields []field, rq request, reqTime, respTime time.Time, keep time.Duration, spans *[]span) {
 	*a = analysis{}
 	var cc directives
 	cc.reset()
@@ -282,6 +285,9 @@ func analyze(a *analysis, status int, fields []field, rq request, reqTime, respT
 	var window time.Duration
 	if !cc.noCache && !cc.mustRevalidate && !cc.proxyRevalidate {
 		window = max(a.e.swr, a.e.sie)
+		if fresh > 0 && a.e.flags&flagSMaxAge == 0 {
+			window = max(window, keep) // §4.2.4: servable while disconnected
+		}
 	}
 	if len(a.e.etag) > 0 || len(a.e.lastMod) > 0 {
 		window = max(window, validatorKeep)

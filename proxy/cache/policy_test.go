@@ -62,7 +62,7 @@ func TestFreshness(t *testing.T) {
 		}
 		var a analysis
 		var spans []span
-		analyze(&a, tc.status, fields, request{}, now, now, &spans)
+		analyze(&a, tc.status, fields, request{}, now, now, 0, &spans)
 		if a.reason != tc.reason {
 			t.Errorf("%s: reason %q, want %q", tc.name, reasonNames[a.reason], reasonNames[tc.reason])
 			continue
@@ -91,7 +91,7 @@ func TestAuthorization(t *testing.T) {
 	} {
 		var a analysis
 		var spans []span
-		analyze(&a, 200, []field{{[]byte("Cache-Control"), []byte(cc)}}, request{authorization: true}, now, now, &spans)
+		analyze(&a, 200, []field{{[]byte("Cache-Control"), []byte(cc)}}, request{authorization: true}, now, now, 0, &spans)
 		if a.reason != want {
 			t.Errorf("%s: %q, want %q", cc, reasonNames[a.reason], reasonNames[want])
 		}
@@ -104,7 +104,7 @@ func TestResponseDelay(t *testing.T) {
 	var a analysis
 	var spans []span
 	analyze(&a, 200, []field{{[]byte("Cache-Control"), []byte("max-age=60")}, {[]byte("Age"), []byte("5")}},
-		request{}, now, now.Add(2*time.Second), &spans)
+		request{}, now, now.Add(2*time.Second), 0, &spans)
 	if a.e.initialAge != 7*time.Second {
 		t.Errorf("initial age %s, want 7s", a.e.initialAge)
 	}

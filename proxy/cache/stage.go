@@ -283,6 +283,17 @@ func (c *Cache) fetch(next fasthttp.RequestHandler, ctx *fasthttp.RequestCtx, s 
 			c.serveEntry(ctx, s, e, respTime, s.status)
 			return s.val, s.status
 		}
+		if c.sid > 0 && c.offline != nil && c.offline(ctx) && !s.noCache &&
+			!e.has(flagNoCache) && !e.has(flagMustRevalidate) && !e.has(flagSMaxAge) &&
+			e.age(respTime) < e.lifetime+c.sid {
+			// §4.2.4: no origin answered at all, and nothing forbids
+			// serving this response stale: a disconnected cache may.
+			c.staleServed.Add(1)
+			s.status = append(appendForwarded(s.status[:0], kind, code), "; detail=stale-if-disconnected"...)
+			resetResponse(resp)
+			c.serveEntry(ctx, s, e, respTime, s.status)
+			return s.val, s.status
+		}
 	}
 	return c.fetched(ctx, s, kind, gen, reqTime, respTime)
 }
@@ -383,7 +394,7 @@ func (c *Cache) update(s *scratch, reqHeader *fasthttp.RequestHeader, rq request
 // when it is not stored, so that it can answer the request at hand.
 func (c *Cache) put(s *scratch, code int, fields []field, body []byte, reqHeader *fasthttp.RequestHeader, rq request, gen uint64, reqTime, respTime time.Time) ([]byte, reason) {
 	a := &s.a
-	analyze(a, code, fields, rq, reqTime, respTime, &s.spans)
+	analyze(a, code, fields, rq, reqTime, respTime, c.sid, &s.spans)
 	e := &a.e
 	e.gen = gen
 	if len(e.varyNames) > 0 {

@@ -95,6 +95,7 @@ func (f *Forwarder) Handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	f.failed(err)
+	ctx.SetUserValue(noAnswerKey{}, true)
 	switch {
 	case errors.Is(err, errNoOrigin):
 		originsDown.Write(ctx)
@@ -107,6 +108,17 @@ func (f *Forwarder) Handle(ctx *fasthttp.RequestCtx) {
 	default:
 		badGateway.Write(ctx)
 	}
+}
+
+type noAnswerKey struct{}
+
+// NoAnswer reports whether ctx's response was written by the edge because
+// no origin answered at all (none available, connection failed, timed
+// out), as opposed to an origin's own answer, whatever its status. A
+// cache is then "disconnected" in the sense of RFC 9111 §4.2.4.
+func NoAnswer(ctx *fasthttp.RequestCtx) bool {
+	v, _ := ctx.UserValue(noAnswerKey{}).(bool)
+	return v
 }
 
 // setRetryAfter sets Retry-After in whole seconds, rounded up

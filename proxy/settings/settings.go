@@ -21,16 +21,19 @@ import (
 
 // Settings are the proxy's settings, checked.
 type Settings struct {
-	Listen          string        // public listener, host:port
-	AdminListen     string        // admin listener, host:port
-	Origins         []string      // origin URLs, each http://host:port
-	Cache           bool          // cache responses at the edge
-	CacheSize       int64         // bytes of response cache
-	LogLevel        string        // debug, info, warn or error
-	MaxBodySize     int           // largest request body accepted, bytes
-	UpstreamTimeout time.Duration // bound on one exchange with an origin
-	ReadTimeout     time.Duration // bound on reading one client request, from its first byte
-	IdleTimeout     time.Duration // idle keep-alive client connections are closed after this
+	Listen      string   // public listener, host:port
+	AdminListen string   // admin listener, host:port
+	Origins     []string // origin URLs, each http://host:port
+	Cache       bool     // cache responses at the edge
+	CacheSize   int64    // bytes of response cache
+	// CacheStaleIfDisconnected: how long past freshness a cached response
+	// may stand in when no origin answers at all (0: never).
+	CacheStaleIfDisconnected time.Duration
+	LogLevel                 string        // debug, info, warn or error
+	MaxBodySize              int           // largest request body accepted, bytes
+	UpstreamTimeout          time.Duration // bound on one exchange with an origin
+	ReadTimeout              time.Duration // bound on reading one client request, from its first byte
+	IdleTimeout              time.Duration // idle keep-alive client connections are closed after this
 	// AdminToken authorises POST /purge on the admin listener: from
 	// EDGE_ADMIN_TOKEN, else the file named by --admin-token-file. Never a
 	// flag value, so it does not show in process listings.
@@ -61,6 +64,7 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 	set.List(&s.Origins, "origins", "EDGE_ORIGINS", "http://127.0.0.1:9001,http://127.0.0.1:9002", "comma-separated origin URLs, each optionally with a weight: http://host:port=N")
 	set.Bool(&s.Cache, "cache", "EDGE_CACHE", true, "cache responses at the edge (RFC 9111)")
 	set.Bytes(&s.CacheSize, "cache-size", "EDGE_CACHE_SIZE", "256MiB", "response cache size")
+	set.Duration(&s.CacheStaleIfDisconnected, "cache-stale-if-disconnected", "EDGE_CACHE_STALE_IF_DISCONNECTED", time.Minute, "how long past freshness a cached response may be served when no origin answers at all, unless it says must-revalidate, proxy-revalidate, no-cache or s-maxage (RFC 9111 §4.2.4); 0 turns this off")
 	set.String(&s.LogLevel, "log-level", "EDGE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	set.Bytes(&maxBody, "max-body-size", "EDGE_MAX_BODY_SIZE", "1MiB", "largest request body accepted")
 	set.Duration(&s.UpstreamTimeout, "upstream-timeout", "EDGE_UPSTREAM_TIMEOUT", 10*time.Second, "bound on one request to an origin")
@@ -101,6 +105,7 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 		{"admin-listen", "EDGE_ADMIN_LISTEN", checkAddr(s.AdminListen)},
 		{"origins", "EDGE_ORIGINS", checkOrigins(s.Origins)},
 		{"cache-size", "EDGE_CACHE_SIZE", checkCacheSize(s.CacheSize)},
+		{"cache-stale-if-disconnected", "EDGE_CACHE_STALE_IF_DISCONNECTED", notNegative(s.CacheStaleIfDisconnected)},
 		{"log-level", "EDGE_LOG_LEVEL", checkLogLevel(s.LogLevel)},
 		{"max-body-size", "EDGE_MAX_BODY_SIZE", checkBodySize(maxBody)},
 		{"upstream-timeout", "EDGE_UPSTREAM_TIMEOUT", checkPositive(s.UpstreamTimeout)},
@@ -173,6 +178,13 @@ func checkBodySize(n int64) error {
 func checkPositive(d time.Duration) error {
 	if d <= 0 {
 		return fmt.Errorf("want a duration above zero, got %s", d)
+	}
+	return nil
+}
+
+func notNegative(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("must not be negative, got %s", d)
 	}
 	return nil
 }

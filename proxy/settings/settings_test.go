@@ -27,18 +27,19 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := settings.Settings{
-		Listen:          "127.0.0.1:8080",
-		AdminListen:     "127.0.0.1:8081",
-		Origins:         []string{"http://127.0.0.1:9001", "http://127.0.0.1:9002"},
-		Cache:           true,
-		CacheSize:       256 << 20,
-		LogLevel:        "info",
-		MaxBodySize:     1 << 20,
-		UpstreamTimeout: 10 * time.Second,
-		ReadTimeout:     30 * time.Second,
-		IdleTimeout:     90 * time.Second,
-		RateLimit:       defaultRateLimit(t),
-		Balance:         defaultBalance(1, 1),
+		Listen:                   "127.0.0.1:8080",
+		AdminListen:              "127.0.0.1:8081",
+		Origins:                  []string{"http://127.0.0.1:9001", "http://127.0.0.1:9002"},
+		Cache:                    true,
+		CacheSize:                256 << 20,
+		CacheStaleIfDisconnected: time.Minute,
+		LogLevel:                 "info",
+		MaxBodySize:              1 << 20,
+		UpstreamTimeout:          10 * time.Second,
+		ReadTimeout:              30 * time.Second,
+		IdleTimeout:              90 * time.Second,
+		RateLimit:                defaultRateLimit(t),
+		Balance:                  defaultBalance(1, 1),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", got, want)
@@ -66,18 +67,19 @@ func TestSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := settings.Settings{
-		Listen:          "127.0.0.1:7002", // flag over env over file
-		AdminListen:     "127.0.0.1:8081",
-		Origins:         []string{"http://10.0.0.2:80", "http://10.0.0.3:80"},
-		Cache:           false,
-		CacheSize:       1 << 30,
-		LogLevel:        "debug",
-		MaxBodySize:     64 << 10,
-		UpstreamTimeout: 2 * time.Second,
-		ReadTimeout:     30 * time.Second,
-		IdleTimeout:     90 * time.Second,
-		RateLimit:       defaultRateLimit(t),
-		Balance:         defaultBalance(1, 1),
+		Listen:                   "127.0.0.1:7002", // flag over env over file
+		AdminListen:              "127.0.0.1:8081",
+		Origins:                  []string{"http://10.0.0.2:80", "http://10.0.0.3:80"},
+		Cache:                    false,
+		CacheSize:                1 << 30,
+		CacheStaleIfDisconnected: time.Minute,
+		LogLevel:                 "debug",
+		MaxBodySize:              64 << 10,
+		UpstreamTimeout:          2 * time.Second,
+		ReadTimeout:              30 * time.Second,
+		IdleTimeout:              90 * time.Second,
+		RateLimit:                defaultRateLimit(t),
+		Balance:                  defaultBalance(1, 1),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("\n got %+v\nwant %+v", got, want)
