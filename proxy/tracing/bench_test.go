@@ -6,8 +6,9 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
-	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"edgeshop/shared/telemetry"
 )
 
 // The Stage's cost on a cache hit, by sampling ratio (0: no Stage).
@@ -19,15 +20,15 @@ func BenchmarkStageHit(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
 		ratio float64
-	}{{"off", 0}, {"10pct", 0.1}, {"100pct", 1}} {
+	}{{"off", 0}, {"never", 1e-12}, {"10pct", 0.1}, {"100pct", 1}} {
 		b.Run(bc.name, func(b *testing.B) {
 			h := fasthttp.RequestHandler(hit)
 			if bc.ratio > 0 {
-				tp := sdktrace.NewTracerProvider(
-					sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(bc.ratio))),
-					sdktrace.WithSpanProcessor(discard{}))
+				sampler := sdktrace.ParentBased(sdktrace.TraceIDRatioBased(bc.ratio))
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler),
+					sdktrace.WithSpanProcessor(discard{}), sdktrace.WithIDGenerator(telemetry.IDGenerator()))
 				defer tp.Shutdown(context.Background())
-				h = New(tp, propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}), Link).Stage(hit)
+				h = New(tp, propagator(), Link).Decide(sampler).Stage(hit)
 			}
 			var tmpl fasthttp.Request
 			tmpl.SetRequestURI("/api/products/7/")

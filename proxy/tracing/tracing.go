@@ -14,9 +14,13 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"edgeshop/proxy/routes"
+	"edgeshop/shared/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -74,11 +78,25 @@ type Tracer struct {
 	tracer   trace.Tracer
 	prop     propagation.TextMapPropagator
 	incoming Incoming
+	sampler  sdktrace.Sampler // see Decide; nil: the SDK decides alone
 }
 
 // New returns a Tracer starting spans from tp and carrying them with prop.
 func New(tp trace.TracerProvider, prop propagation.TextMapPropagator, incoming Incoming) *Tracer {
 	return &Tracer{tracer: tp.Tracer(scope), prop: prop, incoming: incoming}
+}
+
+// Decide makes the Stage ask s, the provider's own sampler, whether to
+// sample a new trace before it involves the SDK at all, with trace and
+// span ids it draws itself. A request s drops then costs no span, no
+// context and no allocation: it only carries a traceparent with the
+// sampled flag off, so that the origins (parent-based) drop it too. A
+// request s samples starts its span with the same ids (telemetry.WithIDs),
+// so the SDK's sampler, asked again, agrees. The provider must be
+// telemetry's, whose id generator honours WithIDs. It returns t.
+func (t *Tracer) Decide(s sdktrace.Sampler) *Tracer {
+	t.sampler = s
+	return t
 }
 
 // Span returns the server span of ctx's request (a no-op span outside the
@@ -98,6 +116,24 @@ func (t *Tracer) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		h := headerCarrier{&ctx.Request.Header}
 		parent := context.Background()
+		method := methodName(ctx.Request.Header.Method())
+		if t.sampler != nil && (t.incoming == Link || len(ctx.Request.Header.Peek("traceparent")) == 0) {
+			// A new trace: decide here (see Decide).
+			tid, sid := telemetry.NewIDs()
+			res := t.sampler.ShouldSample(sdktrace.SamplingParameters{
+				ParentContext: parent, TraceID: tid, Name: method, Kind: trace.SpanKindServer,
+			})
+			if res.Decision == sdktrace.Drop {
+				if t.incoming == Link {
+					h.h.Del("tracestate")
+					h.h.Del("baggage")
+				}
+				writeTraceparent(&ctx.Request.Header, tid, sid, false)
+				next(ctx)
+				return
+			}
+			parent = telemetry.WithIDs(parent, tid, sid)
+		}
 		var opts [2]trace.SpanStartOption
 		opts[0] = trace.WithSpanKind(trace.SpanKindServer)
 		n := 1
@@ -113,8 +149,13 @@ func (t *Tracer) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 			h.h.Del("tracestate")
 			h.h.Del("baggage")
 		}
-		method := methodName(ctx.Request.Header.Method())
-		_, span := t.tracer.Start(parent, method, opts[:n]...)
+		// Span name and http.route: the origins' route template, when
+		// the path matches one (semantic conventions: "{method} {route}").
+		name, route := method, routes.Match(ctx.Path())
+		if route != 0 {
+			name = method + " " + routes.Name(route)
+		}
+		_, span := t.tracer.Start(parent, name, opts[:n]...)
 		// The span's context goes upstream as traceparent (replacing the
 		// client's), where Attempt finds it. Written here without the
 		// propagator's allocations: this runs on every hit too.
@@ -133,6 +174,7 @@ func (t *Tracer) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 		attrs = append(attrs,
 			semconv.HTTPRequestMethodKey.String(method),
 			semconv.URLPath(string(ctx.Path())),
+			semconv.HTTPRoute(routes.Name(route)),
 			semconv.URLScheme("http"),
 			semconv.HTTPResponseStatusCode(status),
 			semconv.ServerAddress(string(ctx.Host())),
@@ -169,6 +211,11 @@ func (t *Tracer) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 // span and puts the parent's traceparent back, so that a retry's span is
 // the server span's child too. Use it as edge.Forwarder's OnAttempt.
 func (t *Tracer) Attempt(originURL string, req *fasthttp.Request) func(*fasthttp.Response, error) {
+	if unsampled(req.Header.Peek("traceparent")) {
+		// Nothing would be recorded: the origin gets the traceparent
+		// as it is, with the sampled flag off.
+		return noAttempt
+	}
 	h := headerCarrier{&req.Header}
 	prev := string(req.Header.Peek("traceparent")) // copied: req is reused
 	parent := t.prop.Extract(context.Background(), h)
@@ -210,19 +257,39 @@ func (t *Tracer) Attempt(originURL string, req *fasthttp.Request) func(*fasthttp
 	}
 }
 
+func noAttempt(*fasthttp.Response, error) {}
+
+// unsampled reports whether tp is a version 00 traceparent whose sampled
+// flag is off.
+func unsampled(tp []byte) bool {
+	if len(tp) != 55 || tp[0] != '0' || tp[1] != '0' {
+		return false
+	}
+	switch c := tp[54]; {
+	case c >= '0' && c <= '9':
+		return (c-'0')&1 == 0
+	case c >= 'a' && c <= 'f':
+		return (c-'a'+10)&1 == 0
+	}
+	return false
+}
+
 // setTraceparent writes sc as a W3C traceparent field (version 00).
 func setTraceparent(h *fasthttp.RequestHeader, sc trace.SpanContext) {
 	if !sc.IsValid() {
 		return
 	}
+	writeTraceparent(h, sc.TraceID(), sc.SpanID(), sc.IsSampled())
+}
+
+func writeTraceparent(h *fasthttp.RequestHeader, tid trace.TraceID, sid trace.SpanID, sampled bool) {
 	var buf [55]byte
-	tid, sid := sc.TraceID(), sc.SpanID()
 	b := append(buf[:0], "00-"...)
 	b = hex.AppendEncode(b, tid[:])
 	b = append(b, '-')
 	b = hex.AppendEncode(b, sid[:])
 	b = append(b, '-', '0', '0')
-	if sc.IsSampled() {
+	if sampled {
 		b[len(b)-1] = '1'
 	}
 	h.SetBytesV("traceparent", b)

@@ -98,11 +98,17 @@ func TestSpansPerRequestAndAttempt(t *testing.T) {
 					t.Errorf("attempt %d sent traceparent %s, want %s", i, sent[i], want)
 				}
 			}
-			var decision string
+			var decision, route string
 			for _, a := range server.Attributes() {
-				if a.Key == AttrCache {
+				switch a.Key {
+				case AttrCache:
 					decision = a.Value.AsString()
+				case "http.route":
+					route = a.Value.AsString()
 				}
+			}
+			if server.Name() != "GET /api/products/{id}/" || route != "/api/products/{id}/" {
+				t.Errorf("server span %q with http.route %q, want the route template", server.Name(), route)
 			}
 			if decision != "miss" {
 				t.Errorf("cache decision %q, want miss", decision)

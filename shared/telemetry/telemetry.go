@@ -42,6 +42,7 @@ type Telemetry struct {
 	provider   trace.TracerProvider
 	propagator propagation.TextMapPropagator
 	sdk        *sdktrace.TracerProvider // nil when disabled
+	sampler    sdktrace.Sampler         // nil when disabled
 	queue      *queue                   // nil when disabled
 }
 
@@ -82,10 +83,15 @@ func Setup(ctx context.Context, opt Options) (*Telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
+	// OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, default
+	// parentbased_always_on.
+	t.sampler, err = samplerFromEnv(env)
+	if err != nil {
+		return nil, err
+	}
 	t.queue = newQueue(exp, qopt)
-	// The sampler comes from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG
-	// (default parentbased_always_on), read by the SDK.
-	t.sdk = sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSpanProcessor(t.queue))
+	t.sdk = sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSpanProcessor(t.queue),
+		sdktrace.WithSampler(t.sampler), sdktrace.WithIDGenerator(idGenerator{}))
 	t.provider = t.sdk
 	t.install()
 	return t, nil
