@@ -19,7 +19,7 @@ import (
 // route match and two atomic adds; nothing is allocated unless the access
 // log is on.
 type Requests struct {
-	counts  []atomic.Uint64       // [route][method][status-minStatus]
+	counts  []atomic.Uint64        // [route][method][status-minStatus]
 	hist    []prometheus.Histogram // [route][method]
 	touched []atomic.Bool          // [route][method]: hist has observations
 	log     *slog.Logger
