@@ -2,22 +2,17 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"edgeshop/origin/api"
 	"edgeshop/origin/auth"
-	"edgeshop/origin/store"
 )
 
 var acctSecret = bytes.Repeat([]byte("a"), 32)
@@ -39,29 +34,8 @@ func acctServer(t *testing.T) *acctShop {
 // account routes do not need one.
 func acctReplica(t *testing.T, path string, secret []byte) *acctShop {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on&_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	issuer, err := auth.NewIssuer(secret, 15*time.Minute, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := auth.NewHasher(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(api.New(st, api.Config{Shop: st, Issuer: issuer, Hasher: hasher}, log, nil))
-	t.Cleanup(srv.Close)
-	return &acctShop{url: srv.URL, db: db}
+	st, db := openStore(t, path, 0)
+	return &acctShop{url: serveAPI(t, st, accountsConfig(t, st, secret, nil), nil), db: db}
 }
 
 // send sends one request. contentType "" means application/json when there

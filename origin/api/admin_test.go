@@ -7,19 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"edgeshop/origin/api"
-	"edgeshop/origin/auth"
-	"edgeshop/origin/seed"
 	"edgeshop/origin/store"
 )
 
@@ -60,33 +54,11 @@ type adminShop struct {
 func adminServer(t *testing.T) *adminShop {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "shop.db")
-	st, err := store.Open(ctx, path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.SeedIfEmpty(ctx, seed.Catalogue(adminProducts)); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on&_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	issuer, err := auth.NewIssuer(bytes.Repeat([]byte("k"), 32), 15*time.Minute, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := auth.NewHasher(4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, db := tempStore(t, adminProducts)
 	s := &adminShop{st: st, db: db, purges: &adminPurges{}}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(api.New(st, api.Config{Shop: st, Issuer: issuer, Hasher: hasher, Purger: s.purges}, log, nil))
-	t.Cleanup(srv.Close)
-	s.url = srv.URL
+	cfg := accountsConfig(t, st, []byte("k"), s.purges)
+	hasher := cfg.Hasher
+	s.url = serveAPI(t, st, cfg, nil)
 
 	hash, err := hasher.Hash("staff-password")
 	if err != nil {

@@ -2,23 +2,13 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"edgeshop/origin/api"
-	"edgeshop/origin/auth"
-	"edgeshop/origin/seed"
-	"edgeshop/origin/store"
 )
 
 const cartCatalogue = 50
@@ -33,33 +23,8 @@ type cartShop struct {
 
 func cartServer(t *testing.T) *cartShop {
 	t.Helper()
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "shop.db")
-	st, err := store.Open(ctx, path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.SeedIfEmpty(ctx, seed.Catalogue(cartCatalogue)); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on&_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	issuer, err := auth.NewIssuer(bytes.Repeat([]byte("c"), 32), 15*time.Minute, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := auth.NewHasher(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(api.New(st, api.Config{Shop: st, Issuer: issuer, Hasher: hasher}, log, nil))
-	t.Cleanup(srv.Close)
-	s := &cartShop{url: srv.URL, db: db}
+	st, db := tempStore(t, cartCatalogue)
+	s := &cartShop{url: serveAPI(t, st, accountsConfig(t, st, []byte("c"), nil), nil), db: db}
 	s.alice = s.signUp(t, "alice")
 	s.bob = s.signUp(t, "bob")
 	return s

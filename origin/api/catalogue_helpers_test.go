@@ -2,19 +2,14 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"edgeshop/origin/api"
-	"edgeshop/origin/seed"
 	"edgeshop/origin/store"
 )
 
@@ -30,25 +25,8 @@ type testShop struct {
 
 func newTestShop(t *testing.T, cfg api.Config) *testShop {
 	t.Helper()
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "shop.db")
-	st, err := store.Open(ctx, path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.SeedIfEmpty(ctx, seed.Catalogue(shopProducts)); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on&_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(api.New(st, cfg, log, nil)) // listens on 127.0.0.1
-	t.Cleanup(srv.Close)
-	return &testShop{url: srv.URL, st: st, db: db}
+	st, db := tempStore(t, shopProducts)
+	return &testShop{url: serveAPI(t, st, cfg, nil), st: st, db: db}
 }
 
 type response struct {

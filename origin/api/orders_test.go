@@ -2,26 +2,17 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"edgeshop/origin/api"
-	"edgeshop/origin/auth"
-	"edgeshop/origin/seed"
-	"edgeshop/origin/store"
 )
 
 // orderPurges records the surrogate keys the API purges.
@@ -56,34 +47,10 @@ type orderShop struct {
 
 func newOrderShop(t *testing.T) *orderShop {
 	t.Helper()
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "shop.db")
-	st, err := store.Open(ctx, path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.SeedIfEmpty(ctx, seed.Catalogue(200)); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on&_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	issuer, err := auth.NewIssuer([]byte("orders-test-secret-0123456789abcdef"), 15*time.Minute, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := auth.NewHasher(4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, db := tempStore(t, 200)
 	purges := &orderPurges{}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(api.New(st, api.Config{Shop: st, Issuer: issuer, Hasher: hasher, Purger: purges}, log, nil))
-	t.Cleanup(srv.Close)
-	return &orderShop{url: srv.URL, db: db, purges: purges}
+	url := serveAPI(t, st, accountsConfig(t, st, []byte("orders-test-secret-0123456789abcdef"), purges), nil)
+	return &orderShop{url: url, db: db, purges: purges}
 }
 
 type orderResp struct {
@@ -198,28 +165,6 @@ func mustUnmarshal(t *testing.T, b []byte, v any) {
 	}
 }
 
-// orderKeys returns the keys of a JSON object in the order they appear.
-func orderKeys(t *testing.T, raw []byte) []string {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		t.Fatalf("not a JSON object: %s", raw)
-	}
-	var keys []string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, tok.(string))
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return keys
-}
-
 type orderJSON struct {
 	ID            int64  `json:"id"`
 	TotalAmount   string `json:"total_amount"`
@@ -294,7 +239,7 @@ func TestCreateOrderResponse(t *testing.T) {
 	if cc := r.header.Get("Cache-Control"); cc != "private, no-store" {
 		t.Errorf("Cache-Control %q, want private, no-store", cc)
 	}
-	if keys := orderKeys(t, r.body); !reflect.DeepEqual(keys, []string{"id", "total_amount", "status",
+	if keys := objectKeys(t, r.body); !reflect.DeepEqual(keys, []string{"id", "total_amount", "status",
 		"payment_status", "created_at", "updated_at", "items", "address"}) {
 		t.Errorf("order keys %v", keys)
 	}
@@ -314,10 +259,10 @@ func TestCreateOrderResponse(t *testing.T) {
 		Address json.RawMessage
 	}
 	mustUnmarshal(t, r.body, &raw)
-	if keys := orderKeys(t, raw.Items[0]); !reflect.DeepEqual(keys, []string{"id", "quantity", "price", "size", "color", "product"}) {
+	if keys := objectKeys(t, raw.Items[0]); !reflect.DeepEqual(keys, []string{"id", "quantity", "price", "size", "color", "product"}) {
 		t.Errorf("item keys %v", keys)
 	}
-	if keys := orderKeys(t, raw.Address); !reflect.DeepEqual(keys, []string{"id", "is_default", "address", "phone", "user_id", "address_type"}) {
+	if keys := objectKeys(t, raw.Address); !reflect.DeepEqual(keys, []string{"id", "is_default", "address", "phone", "user_id", "address_type"}) {
 		t.Errorf("address keys %v", keys)
 	}
 	// Money is a two-place string, in the raw body too.
@@ -357,7 +302,7 @@ func TestCreateOrderResponse(t *testing.T) {
 	if l.status != http.StatusOK || l.header.Get("Cache-Control") != "private, no-store" {
 		t.Fatalf("list: %d %v %s", l.status, l.header, l.body)
 	}
-	if keys := orderKeys(t, l.body); !reflect.DeepEqual(keys, []string{"count", "next", "previous", "results"}) {
+	if keys := objectKeys(t, l.body); !reflect.DeepEqual(keys, []string{"count", "next", "previous", "results"}) {
 		t.Errorf("page keys %v", keys)
 	}
 	var page orderPageJSON
