@@ -8,10 +8,11 @@ export EDGESHOP_BIN := $(CURDIR)/$(BIN)
 # Fuzz targets `make test` runs briefly (package:target); `make fuzz
 # FUZZTIME=10m` runs each longer.
 FUZZ_TARGETS := ./proxy/cache:FuzzParseCacheControl ./proxy/cache:FuzzKey \
-	./origin/api:FuzzDecodeBody ./proxy/clientip:FuzzClient
+	./origin/api:FuzzDecodeBody ./proxy/clientip:FuzzClient \
+	./proxy/compress:FuzzPreferred
 FUZZTIME ?= 10s
 
-.PHONY: run build test fuzz lint fmt clean jaeger compose-check
+.PHONY: run build test fuzz lint fmt clean jaeger compose-check bench soak
 
 build:
 	@mkdir -p $(BIN)
@@ -35,6 +36,20 @@ fuzz:
 		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+## bench: benchmarks (not part of test; see benchmarks/README.md): every scenario on 127.0.0.1, results in
+## benchmarks/results/<date>.{json,md} and charts. About 25 min (plus a first 1M-product seed, cached);
+## BENCH_QUICK=1 is a ~3-minute smoke run; BENCH_ARGS passes more flags (e.g. -only hit -reps 5)
+bench: build
+	cd benchmarks/harness && $(GO) build -o $(CURDIR)/$(BIN)/bench-harness .
+	$(BIN)/bench-harness run -repo $(CURDIR) $(if $(filter 1 true yes,$(BENCH_QUICK)),-quick) $(BENCH_ARGS)
+
+## soak: the shop mix at a steady rate through the proxy and two origins for SOAK_DURATION (default 10m), an origin
+## restarted every minute; errors, p99, RSS, goroutines and descriptors over time in benchmarks/results/soak-<time>.{md,json}
+## (not part of test; SOAK_ARGS passes more flags, e.g. -rate 300)
+SOAK_DURATION ?= 10m
+soak: build
+	$(GO) run ./benchmarks/soak -duration $(SOAK_DURATION) -bin $(BIN) -out benchmarks/results $(SOAK_ARGS)
 
 ## jaeger: Jaeger v2 on loopback (UI/API :16686, OTLP/HTTP :4318), built from its Go module on first use (cached); the e2e trace test uses the same build
 jaeger:

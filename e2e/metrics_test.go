@@ -65,6 +65,17 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	if n := sampleSum(t, edge, "edgeshop_cache_misses_total"); n < 2 {
 		t.Errorf("edge cache misses %v, want at least 2", n)
 	}
+	// The edge counts every public request, hits included, by route
+	// template, and times them.
+	if n := sampleSum(t, edge, "edgeshop_http_requests_total", `method="GET"`, `route="/api/products/{id}/"`, `status="200"`); n != 4 {
+		t.Errorf("edge counted %v GET /api/products/{id}/ 200, want 4", n)
+	}
+	if n := sampleSum(t, edge, "edgeshop_http_requests_total", `route="other"`, `status="404"`); n != 1 {
+		t.Errorf("edge counted %v other 404, want 1", n)
+	}
+	if n := sampleSum(t, edge, "edgeshop_http_request_duration_seconds_count", `route="/api/products/{id}/"`); n != 4 {
+		t.Errorf("edge duration histogram has %v product observations, want 4", n)
+	}
 	var products, unmatched float64
 	for _, o := range origins {
 		products += sampleSum(t, o, "edgeshop_origin_http_requests_total", `route="/api/products/{id}/"`, `status="200"`)

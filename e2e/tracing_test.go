@@ -130,7 +130,8 @@ func TestTracesInJaeger(t *testing.T) {
 		"OTEL_SDK_DISABLED=false",
 		"OTEL_EXPORTER_OTLP_ENDPOINT="+otlp,
 		"OTEL_TRACES_SAMPLER=always_on",
-		"OTEL_BSP_SCHEDULE_DELAY=100")
+		"OTEL_BSP_SCHEDULE_DELAY=100",
+		"EDGE_ACCESS_LOG=true")
 	c := &client{t: t, base: s.Proxy}
 	// A client's traceparent is linked to, not continued (the default).
 	clientTrace := "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -186,6 +187,9 @@ func TestTracesInJaeger(t *testing.T) {
 	if server.parent() != "" {
 		t.Errorf("proxy server span has a parent: the client's traceparent was honoured")
 	}
+	if server.Operation != "GET /api/products/{id}/" || server.tag("http.route") != "/api/products/{id}/" {
+		t.Errorf("proxy span named %q (route %q), want the route template", server.Operation, server.tag("http.route"))
+	}
 	if tr.TraceID == clientTrace {
 		t.Errorf("the edge continued the client's trace; want a new trace linked to it")
 	}
@@ -231,6 +235,17 @@ func TestTracesInJaeger(t *testing.T) {
 	}
 	if !logged {
 		t.Errorf("no origin log line with trace_id %s", tr.TraceID)
+	}
+	// The proxy's access log has a line for each, with its trace and span.
+	proxyLog := s.procs[len(s.Origins)].out.String()
+	for _, want := range []struct {
+		tr   *jaegerTrace
+		what string
+	}{{missTrace, "miss"}, {hitTrace, "hit"}} {
+		sp := want.tr.find(func(s jaegerSpan) bool { return want.tr.service(s) == "edgeshop-proxy" && s.tag("span.kind") == "server" })
+		if len(sp) != 1 || !strings.Contains(proxyLog, `"trace_id":"`+want.tr.TraceID+`","span_id":"`+sp[0].SpanID+`"`) {
+			t.Errorf("no proxy access log line for the %s with trace_id %s", want.what, want.tr.TraceID)
+		}
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync"
@@ -22,11 +24,13 @@ import (
 	"edgeshop/proxy/balance"
 	"edgeshop/proxy/cache"
 	"edgeshop/proxy/clientip"
+	"edgeshop/proxy/compress"
 	"edgeshop/proxy/edge"
 	"edgeshop/proxy/metrics"
 	"edgeshop/proxy/ratelimit"
 	"edgeshop/proxy/server"
 	"edgeshop/proxy/settings"
+	"edgeshop/proxy/tlsedge"
 	"edgeshop/proxy/tracing"
 	"edgeshop/proxy/upstream"
 	"edgeshop/shared/config"
@@ -47,9 +51,26 @@ func main() {
 	if err != nil {
 		config.Exit("proxy", err)
 	}
+	// TLS: the pair is read before any listener opens, so that a bad one
+	// stops the proxy with one line like any other setting.
+	var certs *tlsedge.Certificate
+	if s.TLS.Enabled() {
+		if certs, err = s.TLS.Certificate(); err != nil {
+			config.Exit("proxy", err)
+		}
+	}
 	public, err := net.Listen("tcp", s.Listen)
 	if err != nil {
 		config.Exit("proxy", fmt.Errorf("setting --listen / EDGE_LISTEN: %w", err))
+	}
+	if certs != nil {
+		public = certs.Listener(public)
+	}
+	var redirect net.Listener // plain HTTP, sending clients to https
+	if s.TLS.RedirectHTTP != "" {
+		if redirect, err = net.Listen("tcp", s.TLS.RedirectHTTP); err != nil {
+			config.Exit("proxy", fmt.Errorf("setting --redirect-http / EDGE_REDIRECT_HTTP: %w", err))
+		}
 	}
 	internal, err := net.Listen("tcp", s.AdminListen)
 	if err != nil {
@@ -57,19 +78,31 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, s, log, public, internal); err != nil {
+	if err := run(ctx, s, log, public, internal, certs, redirect); err != nil {
 		log.Error("proxy stopped", "err", err)
 		os.Exit(1)
 	}
 	log.Info("proxy stopped")
 }
 
-func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, internal net.Listener) error {
+// run serves until ctx is done. certs is nil when the public listener is
+// plain HTTP, redirect when there is no redirect listener.
+func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, internal net.Listener, certs *tlsedge.Certificate, redirect net.Listener) error {
 	origins, err := newBalancer(s, log)
 	if err != nil {
 		return err
 	}
 	defer origins.Close()
+
+	// Profiling (--pprof-listen, off by default): net/http/pprof on a
+	// loopback listener of its own, for benchmarks.
+	if s.PprofListen != "" {
+		stopProfiling, err := serveProfiling(s.PprofListen)
+		if err != nil {
+			return fmt.Errorf("setting --pprof-listen / EDGE_PPROF_LISTEN: %w", err)
+		}
+		defer stopProfiling()
+	}
 
 	// Tracing (OTEL_* variables): spans are exported in the background and
 	// flushed, within a bound, once both listeners have stopped.
@@ -85,11 +118,12 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		}
 	}()
 	log = slog.New(telemetry.LogHandler(log.Handler()))
-	tracer := tracing.New(tel.TracerProvider(), tel.Propagator(), s.TraceIncoming)
+	tracer := tracing.New(tel.TracerProvider(), tel.Propagator(), s.TraceIncoming).Decide(tel.Sampler())
 
 	// The public request path. Stages, outermost first: tracing (when on,
 	// put in front below), client identity, rate limit (in front of the
-	// cache: hits count too), then the cache.
+	// cache: hits count too), then the cache (between compression's two
+	// stages).
 	forwarder := edge.NewForwarder(origins, s.UpstreamTimeout, log)
 	clients := clientip.New(s.TrustedProxies)
 	stages := []edge.Stage{clients.Stage}
@@ -110,9 +144,22 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		log.Warn("no admin token (EDGE_ADMIN_TOKEN / --admin-token-file): POST /purge is refused; cached responses go stale only with their TTL")
 	}
 	var c *cache.Cache
+	fetch := forwarder.Fetch
+	if certs != nil {
+		fetch = tlsedge.HTTPS(fetch) // refreshes are for https clients
+	}
+	// Compression (--compress): Negotiate in front of the cache and Encode
+	// behind it, so that the cache keeps one variant per coding and a hit
+	// is never compressed; the cache's own refreshes are encoded too.
+	var comp *compress.Compressor
+	if s.Compress {
+		comp = compress.New(compress.Options{})
+		stages = append(stages, comp.Negotiate)
+		fetch = comp.Fetch(fetch)
+	}
 	if s.Cache {
 		c, err = cache.New(cache.Options{
-			Size: s.CacheSize, Log: log, Fetch: forwarder.Fetch,
+			Size: s.CacheSize, Log: log, Fetch: fetch,
 			StaleIfDisconnected: s.CacheStaleIfDisconnected, Disconnected: edge.NoAnswer,
 		})
 		if err != nil {
@@ -123,10 +170,25 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		stages = append(stages, c.Stage)
 		adminOpt.Purger = c
 	}
-	adminOpt.Metrics = metrics.New(c, origins, metrics.RateLimit(rateLimits), tel.Collector())
+	if comp != nil {
+		stages = append(stages, comp.Encode)
+	}
+	// Request counts and durations (and the access log, when on) just
+	// inside tracing, so that the log line has the trace's ids.
+	var accessLog *slog.Logger
+	if s.AccessLog {
+		accessLog = log
+	}
+	requests := metrics.NewRequests(accessLog)
+	stages = append([]edge.Stage{requests.Stage}, stages...)
+	adminOpt.Metrics = metrics.New(c, origins, metrics.RateLimit(rateLimits), tel.Collector(), requests, metrics.Compress(comp))
 	if tel.Enabled() {
 		stages = append([]edge.Stage{tracer.Stage}, stages...) // outermost
 		forwarder.OnAttempt = tracer.Attempt
+	}
+	if certs != nil && s.TLS.HSTS != "" {
+		// Outside the cache: stored responses stay without it.
+		stages = append([]edge.Stage{tlsedge.HSTS(s.TLS.HSTS)}, stages...)
 	}
 	handler := edge.Chain(forwarder.Handle, stages...)
 	limits := server.Limits{MaxBodySize: s.MaxBodySize, ReadTimeout: s.ReadTimeout, IdleTimeout: s.IdleTimeout}
@@ -136,17 +198,24 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		"admin_listen", internal.Addr().String(),
 		"origins", s.Origins,
 		"cache", s.Cache,
+		"compress", s.Compress,
 		"cache_size", s.CacheSize,
 		"ratelimit", s.RateLimit.Enabled,
 		"ratelimit_redis", s.RateLimit.Redis != "",
 		"upstream_timeout", s.UpstreamTimeout.String(),
 		"balance", s.Balance.Policy,
-		"health_checks", s.Balance.HealthChecks)
+		"health_checks", s.Balance.HealthChecks,
+		"tls", certs != nil)
+	if certs != nil {
+		leaf := certs.Leaf()
+		log.Info("tls on the public listener", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter,
+			"hsts", s.TLS.HSTS, "redirect_http", s.TLS.RedirectHTTP)
+	}
 
 	// Either listener failing stops the other; a signal stops both.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan error, 2)
+	done := make(chan error, 3)
 	serve := func(h fasthttp.RequestHandler, ln net.Listener) {
 		defer cancel()
 		done <- server.Serve(ctx, server.New(h, limits, log), ln, shutdownGrace)
@@ -154,11 +223,21 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 	go serve(handler, public)
 	adminOpt.Reload = func() error { return reloadOrigins(origins, log) }
 	go serve(admin.New(origins, adminOpt).Handle, internal)
+	listeners := 2
+	if redirect != nil {
+		_, port, _ := net.SplitHostPort(public.Addr().String())
+		go serve(tlsedge.Redirect(port), redirect)
+		listeners++
+	}
 	// Health checks and SIGHUP reloads run until the listeners stop.
 	var background sync.WaitGroup
 	background.Go(func() { origins.Run(ctx) })
-	background.Go(func() { reloadOnHangup(ctx, origins, log) })
-	err = errors.Join(<-done, <-done)
+	background.Go(func() { reloadOnHangup(ctx, origins, certs, log) })
+	errs := make([]error, listeners)
+	for i := range errs {
+		errs[i] = <-done
+	}
+	err = errors.Join(errs...)
 	cancel()
 	background.Wait()
 	return err
@@ -203,8 +282,10 @@ func reloadOrigins(b *balance.Balancer, log *slog.Logger) error {
 	return nil
 }
 
-// reloadOnHangup reloads the origin list on each SIGHUP until ctx is done.
-func reloadOnHangup(ctx context.Context, b *balance.Balancer, log *slog.Logger) {
+// reloadOnHangup reloads the origin list, and the TLS certificate and key
+// when certs is not nil, on each SIGHUP until ctx is done. Either reload
+// failing leaves what it would have replaced in place.
+func reloadOnHangup(ctx context.Context, b *balance.Balancer, certs *tlsedge.Certificate, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -216,6 +297,32 @@ func reloadOnHangup(ctx context.Context, b *balance.Balancer, log *slog.Logger) 
 			if err := reloadOrigins(b, log); err != nil {
 				log.Error("reload on SIGHUP failed; origins unchanged", "err", err)
 			}
+			if certs == nil {
+				continue
+			}
+			if err := certs.Reload(); err != nil {
+				log.Error("TLS reload on SIGHUP failed; serving the previous certificate", "err", err)
+			} else {
+				log.Info("TLS certificate reloaded", "subject", certs.Leaf().Subject.String(), "not_after", certs.Leaf().NotAfter)
+			}
 		}
 	}
+}
+
+// serveProfiling serves net/http/pprof on addr until the returned function
+// is called.
+func serveProfiling(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
 }

@@ -23,13 +23,16 @@ import (
 type Settings struct {
 	Listen      string   // public listener, host:port
 	AdminListen string   // admin listener, host:port
+	PprofListen string   // net/http/pprof listener, loopback host:port; empty: off (benchmarks)
 	Origins     []string // origin URLs, each http://host:port
 	Cache       bool     // cache responses at the edge
+	Compress    bool     // gzip and br for clients that accept them (proxy/compress)
 	CacheSize   int64    // bytes of response cache
 	// CacheStaleIfDisconnected: how long past freshness a cached response
 	// may stand in when no origin answers at all (0: never).
 	CacheStaleIfDisconnected time.Duration
 	LogLevel                 string        // debug, info, warn or error
+	AccessLog                bool          // log one line per public request
 	MaxBodySize              int           // largest request body accepted, bytes
 	UpstreamTimeout          time.Duration // bound on one exchange with an origin
 	ReadTimeout              time.Duration // bound on reading one client request, from its first byte
@@ -45,6 +48,7 @@ type Settings struct {
 	Balance        Balance // origin choice, health, per-origin timeouts and limits
 	// TraceIncoming: what a client's traceparent does (link or honour).
 	TraceIncoming tracing.Incoming
+	TLS           TLS // the public listener's TLS, HSTS and https redirect
 }
 
 // Load reads the settings from args (without the program name), the
@@ -61,10 +65,12 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 	set.SetOutput(usage)
 	set.String(&s.Listen, "listen", "EDGE_LISTEN", "127.0.0.1:8080", "public listener address")
 	set.String(&s.AdminListen, "admin-listen", "EDGE_ADMIN_LISTEN", "127.0.0.1:8081", "admin listener address (health, origins)")
+	set.String(&s.PprofListen, "pprof-listen", "EDGE_PPROF_LISTEN", "", "net/http/pprof listener address for profiling, loopback only (empty: off)")
 	set.List(&s.Origins, "origins", "EDGE_ORIGINS", "http://127.0.0.1:9001,http://127.0.0.1:9002", "comma-separated origin URLs, each optionally with a weight: http://host:port=N")
 	set.Bool(&s.Cache, "cache", "EDGE_CACHE", true, "cache responses at the edge (RFC 9111)")
 	set.Bytes(&s.CacheSize, "cache-size", "EDGE_CACHE_SIZE", "256MiB", "response cache size")
 	set.Duration(&s.CacheStaleIfDisconnected, "cache-stale-if-disconnected", "EDGE_CACHE_STALE_IF_DISCONNECTED", time.Minute, "how long past freshness a cached response may be served when no origin answers at all, unless it says must-revalidate, proxy-revalidate, no-cache or s-maxage (RFC 9111 §4.2.4); 0 turns this off")
+	set.Bool(&s.AccessLog, "access-log", "EDGE_ACCESS_LOG", false, "log one JSON line per public request (method, path, route, status, duration, client, cache status, trace and span ids); off by default: it costs more than a cache hit")
 	set.String(&s.LogLevel, "log-level", "EDGE_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	set.Bytes(&maxBody, "max-body-size", "EDGE_MAX_BODY_SIZE", "1MiB", "largest request body accepted")
 	set.Duration(&s.UpstreamTimeout, "upstream-timeout", "EDGE_UPSTREAM_TIMEOUT", 10*time.Second, "bound on one request to an origin")
@@ -75,6 +81,8 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 	rateLimit := addRateLimit(set)
 	balancing := addBalance(set)
 	tracingOpts := addTracing(set)
+	tlsOpts := addTLS(set)
+	addCompress(set, &s)
 	if err := set.Parse(args); err != nil {
 		return Settings{}, err
 	}
@@ -103,6 +111,7 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 	}{
 		{"listen", "EDGE_LISTEN", checkAddr(s.Listen)},
 		{"admin-listen", "EDGE_ADMIN_LISTEN", checkAddr(s.AdminListen)},
+		{"pprof-listen", "EDGE_PPROF_LISTEN", checkPprofAddr(s.PprofListen)},
 		{"origins", "EDGE_ORIGINS", checkOrigins(s.Origins)},
 		{"cache-size", "EDGE_CACHE_SIZE", checkCacheSize(s.CacheSize)},
 		{"cache-stale-if-disconnected", "EDGE_CACHE_STALE_IF_DISCONNECTED", notNegative(s.CacheStaleIfDisconnected)},
@@ -122,6 +131,9 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 	if err := tracingOpts.check(&s); err != nil {
 		return Settings{}, err
 	}
+	if err := tlsOpts.check(&s); err != nil {
+		return Settings{}, err
+	}
 	if s.Listen == s.AdminListen {
 		return Settings{}, fmt.Errorf("setting --admin-listen / EDGE_ADMIN_LISTEN: same address as --listen (%s)", s.Listen)
 	}
@@ -132,6 +144,22 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 func checkAddr(addr string) error {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("want host:port, got %q", addr)
+	}
+	return nil
+}
+
+// checkPprofAddr allows profiling on a loopback address only: profiles
+// and the command line are not for the public.
+func checkPprofAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port, got %q", addr)
+	}
+	if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
+		return fmt.Errorf("want a loopback address, got %q", addr)
 	}
 	return nil
 }

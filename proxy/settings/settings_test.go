@@ -31,6 +31,7 @@ func TestDefaults(t *testing.T) {
 		AdminListen:              "127.0.0.1:8081",
 		Origins:                  []string{"http://127.0.0.1:9001", "http://127.0.0.1:9002"},
 		Cache:                    true,
+		Compress:                 true,
 		CacheSize:                256 << 20,
 		CacheStaleIfDisconnected: time.Minute,
 		LogLevel:                 "info",
@@ -40,6 +41,7 @@ func TestDefaults(t *testing.T) {
 		IdleTimeout:              90 * time.Second,
 		RateLimit:                defaultRateLimit(t),
 		Balance:                  defaultBalance(1, 1),
+		TLS:                      settings.TLS{HSTS: "max-age=31536000"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", got, want)
@@ -61,6 +63,7 @@ func TestSources(t *testing.T) {
 			"EDGE_UPSTREAM_TIMEOUT": "5s",
 			"EDGE_LOG_LEVEL":        "debug",
 			"EDGE_CACHE":            "false",
+			"EDGE_COMPRESS":         "false",
 		}),
 		io.Discard)
 	if err != nil {
@@ -80,6 +83,7 @@ func TestSources(t *testing.T) {
 		IdleTimeout:              90 * time.Second,
 		RateLimit:                defaultRateLimit(t),
 		Balance:                  defaultBalance(1, 1),
+		TLS:                      settings.TLS{HSTS: "max-age=31536000"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("\n got %+v\nwant %+v", got, want)
@@ -106,6 +110,7 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{"cache size", []string{"--cache-size", "-1"}, nil, "--cache-size"},
 		{"cache size too small", []string{"--cache-size", "64KiB"}, nil, "--cache-size"},
 		{"cache not a boolean", nil, map[string]string{"EDGE_CACHE": "maybe"}, "--cache"},
+		{"compress not a boolean", []string{"--compress=sometimes"}, nil, "--compress"},
 		{"timeout zero", []string{"--upstream-timeout", "0s"}, nil, "--upstream-timeout"},
 		{"timeout not a duration", nil, map[string]string{"EDGE_UPSTREAM_TIMEOUT": "soon"}, "--upstream-timeout"},
 		{"read timeout zero", nil, map[string]string{"EDGE_READ_TIMEOUT": "0s"}, "--read-timeout"},

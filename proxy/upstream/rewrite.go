@@ -41,7 +41,8 @@ var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }
 // Rewrite prepares a client's request for the hop to an origin, in place:
 // it removes the hop-by-hop fields (RFC 9110 §7.6.1), appends the client's
 // address to X-Forwarded-For (keeping what earlier proxies wrote), sets
-// X-Forwarded-Proto and makes the request HTTP/1.1. Call it once per request, before the first Do; an
+// X-Forwarded-Proto to the client connection's scheme and makes the
+// request HTTP/1.1. Call it once per request, before the first Do; an
 // invalid client address (not a TCP peer) adds nothing to X-Forwarded-For.
 func Rewrite(req *fasthttp.Request, client netip.Addr) {
 	stripHopByHop(&req.Header)
@@ -49,8 +50,9 @@ func Rewrite(req *fasthttp.Request, client netip.Addr) {
 		appendForwardedFor(&req.Header, client)
 	}
 	// The edge terminates the client's connection and speaks plain HTTP to
-	// origins; it is the only hop that knows the client's scheme.
-	req.Header.Set(headerForwardedProto, "http")
+	// origins; it is the only hop that knows the client's scheme. What the
+	// client wrote in the field itself is replaced.
+	req.Header.Set(headerForwardedProto, forwardedProto(req))
 	// An absolute-form target (RFC 9112 §3.2.2) may name https; the hop to
 	// the origin is plain HTTP all the same.
 	req.URI().SetScheme("http")
@@ -61,6 +63,42 @@ func Rewrite(req *fasthttp.Request, client netip.Addr) {
 }
 
 const protocolHTTP11 = "HTTP/1.1"
+
+var (
+	schemeHTTPS = []byte("https")
+	targetRoot  = []byte("/")
+)
+
+// forwardedProto returns the scheme of the client's connection to the
+// edge: "https" when it is TLS, else "http". fasthttp's server parses the
+// URI of a request read from a TLS connection with the scheme https,
+// whatever its target says; otherwise the scheme is http unless an
+// absolute-form target (RFC 9112 §3.2.2) names another, which a client may
+// do on a plain connection. So https is the answer for an origin-form
+// target; for any other (rare: clients send absolute form to proxies) the
+// URI is parsed once more from "/", which shows the connection's scheme,
+// and the target put back. A request the edge makes itself (no connection)
+// has the scheme its maker set on its URI.
+func forwardedProto(req *fasthttp.Request) string {
+	if !bytes.EqualFold(req.URI().Scheme(), schemeHTTPS) {
+		return "http"
+	}
+	target := req.Header.RequestURI()
+	if len(req.Header.Host()) > 0 && len(target) > 0 && target[0] == '/' && (len(target) == 1 || target[1] != '/') {
+		return "https"
+	}
+	buf := scratch.Get().(*[]byte)
+	saved := append((*buf)[:0], target...)
+	req.SetRequestURIBytes(targetRoot)
+	tls := bytes.EqualFold(req.URI().Scheme(), schemeHTTPS)
+	req.SetRequestURIBytes(saved) // copied into the header's storage
+	*buf = saved
+	scratch.Put(buf)
+	if tls {
+		return "https"
+	}
+	return "http"
+}
 
 // fields is what stripHopByHop needs of a request or response header.
 type fields interface {
