@@ -57,13 +57,26 @@ func binaries(t *testing.T) string {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The kernel may hand a port just closed out again at once: never give
+	// the same one twice in this test process (two listeners of one
+	// binary on one port fail its start).
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, dup := givenAddrs.LoadOrStore(addr, true); !dup {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port not handed out before")
+	return ""
 }
+
+// givenAddrs are the addresses freeAddr has handed out.
+var givenAddrs sync.Map
 
 // proc is a started binary; its output is kept for failure reports.
 type proc struct {

@@ -242,7 +242,9 @@ func TestTracesInJaeger(t *testing.T) {
 		tr   *jaegerTrace
 		what string
 	}{{missTrace, "miss"}, {hitTrace, "hit"}} {
-		sp := want.tr.find(func(s jaegerSpan) bool { return want.tr.service(s) == "edgeshop-proxy" && s.tag("span.kind") == "server" })
+		sp := want.tr.find(func(s jaegerSpan) bool {
+			return want.tr.service(s) == "edgeshop-proxy" && s.tag("span.kind") == "server"
+		})
 		if len(sp) != 1 || !strings.Contains(proxyLog, `"trace_id":"`+want.tr.TraceID+`","span_id":"`+sp[0].SpanID+`"`) {
 			t.Errorf("no proxy access log line for the %s with trace_id %s", want.what, want.tr.TraceID)
 		}
