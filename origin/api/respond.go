@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"edgeshop/origin/store"
 )
 
 const jsonType = "application/json; charset=utf-8"
@@ -19,6 +21,8 @@ type apiError struct {
 	detail  string
 	message string // the seed's {"message": …} where it had one
 	fields  map[string][]string
+	// retryAfter, when set, is the Retry-After header (seconds).
+	retryAfter string
 }
 
 func (e *apiError) Error() string { return e.detail }
@@ -35,9 +39,24 @@ func errInternal() *apiError {
 	return &apiError{status: http.StatusInternalServerError, code: "internal", detail: "internal error"}
 }
 
+// The store's transient failures: nothing was written, and the same
+// request may succeed later (503 with Retry-After, never a 500).
+var (
+	errDatabaseBusy = &apiError{status: http.StatusServiceUnavailable, code: "database_busy",
+		detail: "the database is busy, try again", retryAfter: "1"}
+	errStorageFull = &apiError{status: http.StatusServiceUnavailable, code: "storage_full",
+		detail: "storage is full, try again later", retryAfter: "30"}
+)
+
 func writeError(w http.ResponseWriter, err error) {
 	var e *apiError
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, store.ErrBusy):
+		e = errDatabaseBusy
+	case errors.Is(err, store.ErrFull):
+		e = errStorageFull
+	default:
 		e = errInternal()
 	}
 	body := struct {
@@ -51,6 +70,9 @@ func writeError(w http.ResponseWriter, err error) {
 	h.Set("Cache-Control", "no-store")
 	h.Del("ETag")
 	h.Del("Surrogate-Key")
+	if e.retryAfter != "" {
+		h.Set("Retry-After", e.retryAfter)
+	}
 	w.WriteHeader(e.status)
 	_ = json.NewEncoder(w).Encode(body)
 }

@@ -169,7 +169,7 @@ func scanCartLine(row rowScanner) (CartLine, error) {
 // CartLines returns the user's cart, newest line first, each with its
 // product.
 func (s *Store) CartLines(ctx context.Context, user int64) ([]CartLine, error) {
-	rows, err := s.reader.QueryContext(ctx, sqlCartLines, user)
+	rows, err := s.query(ctx, sqlCartLines, user)
 	if err != nil {
 		return nil, fmt.Errorf("load cart of user %d: %w", user, err)
 	}
@@ -228,7 +228,7 @@ func (s *Store) DeleteCartLine(ctx context.Context, user, id int64) error {
 // CartCount returns how many lines the user's cart has.
 func (s *Store) CartCount(ctx context.Context, user int64) (int64, error) {
 	var n int64
-	if err := s.reader.QueryRowContext(ctx, sqlCartCount, user).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, sqlCartCount, user).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count cart of user %d: %w", user, err)
 	}
 	return n, nil
@@ -272,7 +272,7 @@ func scanAddress(row rowScanner) (Address, error) {
 
 // Addresses returns the user's addresses, oldest first.
 func (s *Store) Addresses(ctx context.Context, user int64) ([]Address, error) {
-	rows, err := s.reader.QueryContext(ctx, sqlAddresses, user)
+	rows, err := s.query(ctx, sqlAddresses, user)
 	if err != nil {
 		return nil, fmt.Errorf("load addresses of user %d: %w", user, err)
 	}
@@ -294,7 +294,7 @@ func (s *Store) Addresses(ctx context.Context, user int64) ([]Address, error) {
 // DefaultAddress returns the user's default address; ErrNotFound when they
 // have none.
 func (s *Store) DefaultAddress(ctx context.Context, user int64) (Address, error) {
-	return scanAddress(s.reader.QueryRowContext(ctx, sqlDefaultAddress, user))
+	return scanAddress(s.queryRow(ctx, sqlDefaultAddress, user))
 }
 
 // AddAddress adds an address for the user. It becomes the default when

@@ -55,7 +55,7 @@ func scanProducts(rows *sql.Rows, into []Product) ([]Product, error) {
 }
 
 func (s *Store) queryProducts(ctx context.Context, query string, args ...any) ([]Product, error) {
-	rows, err := s.reader.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query products: %w", err)
 	}
@@ -77,7 +77,7 @@ func (s *Store) Product(ctx context.Context, id int64) (Product, error) {
 // Stock returns a product's stock count.
 func (s *Store) Stock(ctx context.Context, id int64) (int64, error) {
 	var n int64
-	err := s.reader.QueryRowContext(ctx, "SELECT stock FROM products WHERE id = ?", id).Scan(&n)
+	err := s.queryRow(ctx, "SELECT stock FROM products WHERE id = ?", id).Scan(&n)
 	if err == sql.ErrNoRows {
 		return 0, ErrNotFound
 	}
@@ -132,7 +132,7 @@ func (s *Store) RandomProductsInCategory(ctx context.Context, category int64, n 
 // an OFFSET scan over every earlier row.
 func (s *Store) ProductPage(ctx context.Context, page, size int) ([]Product, int64, error) {
 	var total int64
-	if err := s.reader.QueryRowContext(ctx, "SELECT n FROM product_counts WHERE scope = 'all'").Scan(&total); err != nil {
+	if err := s.queryRow(ctx, "SELECT n FROM product_counts WHERE scope = 'all'").Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count products: %w", err)
 	}
 	offset := int64(page-1) * int64(size)
@@ -151,7 +151,7 @@ func (s *Store) ProductPage(ctx context.Context, page, size int) ([]Product, int
 // order: position p holds id p+1 shifted past every tombstone at or below it.
 func (s *Store) idAtPosition(ctx context.Context, pos int64) (int64, error) {
 	cand := pos + 1
-	rows, err := s.reader.QueryContext(ctx, "SELECT id FROM product_tombstones ORDER BY id")
+	rows, err := s.query(ctx, "SELECT id FROM product_tombstones ORDER BY id")
 	if err != nil {
 		return 0, fmt.Errorf("read tombstones: %w", err)
 	}
@@ -173,7 +173,7 @@ func (s *Store) idAtPosition(ctx context.Context, pos int64) (int64, error) {
 // category's product count.
 func (s *Store) CategoryPage(ctx context.Context, category int64, page, size int) ([]Product, int64, error) {
 	var total int64
-	err := s.reader.QueryRowContext(ctx, "SELECT n FROM product_counts WHERE scope = ?", "category-"+strconv.FormatInt(category, 10)).Scan(&total)
+	err := s.queryRow(ctx, "SELECT n FROM product_counts WHERE scope = ?", "category-"+strconv.FormatInt(category, 10)).Scan(&total)
 	if err == sql.ErrNoRows {
 		return []Product{}, 0, nil
 	}
@@ -223,7 +223,7 @@ func (s *Store) Search(ctx context.Context, q string, page, size int) ([]Product
 		return []Product{}, 0, nil
 	}
 	var total int64
-	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM (
+	if err := s.queryRow(ctx, `SELECT count(*) FROM (
 		SELECT 1 FROM products_fts WHERE products_fts MATCH ? LIMIT ?)`, m, SearchLimit).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count search %q: %w", m, err)
 	}
@@ -237,7 +237,7 @@ func (s *Store) Search(ctx context.Context, q string, page, size int) ([]Product
 }
 
 func (s *Store) queryCategories(ctx context.Context, query string, args ...any) ([]Category, error) {
-	rows, err := s.reader.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query: %w", err)
 	}
@@ -277,6 +277,6 @@ func (s *Store) Brands(ctx context.Context) ([]Brand, error) {
 // CategoryExists reports whether a category exists.
 func (s *Store) CategoryExists(ctx context.Context, id int64) (bool, error) {
 	var n int
-	err := s.reader.QueryRowContext(ctx, "SELECT count(*) FROM categories WHERE id = ?", id).Scan(&n)
+	err := s.queryRow(ctx, "SELECT count(*) FROM categories WHERE id = ?", id).Scan(&n)
 	return n > 0, err
 }

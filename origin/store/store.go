@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -30,12 +31,27 @@ var migrations embed.FS
 // ErrNotFound means the row does not exist (or is not the caller's).
 var ErrNotFound = errors.New("not found")
 
+// ErrBusy means a write waited its bound (Options.WriteWait) for the
+// database's write lock, held by another connection or process, and gave
+// up; nothing was written. ErrFull means the disk or the database is full
+// (SQLITE_FULL); the transaction was rolled back whole. Both are worth a
+// retry later: the API answers them with 503 and Retry-After.
+var (
+	ErrBusy = errors.New("database busy")
+	ErrFull = errors.New("database or disk full")
+)
+
 // Options tune how the database is opened.
 type Options struct {
 	// Readers is the size of the read-only connection pool (default 4).
 	Readers int
 	// BusyTimeout is how long a statement waits for a lock (default 5s).
 	BusyTimeout time.Duration
+	// WriteWait bounds how long a write made with a context without a
+	// deadline (a request's) waits for the write lock before it fails
+	// with ErrBusy (default 3s: below the edge's 5s response-header
+	// timeout, so the client gets the origin's 503, not the edge's 504).
+	WriteWait time.Duration
 	// Synchronous is SQLite's synchronous setting for the writer: "normal"
 	// (default; in WAL mode a committed transaction survives a crash of the
 	// process, and only an OS crash or power loss can lose the last ones) or
@@ -48,9 +64,11 @@ type Options struct {
 
 // Store is the shop's database.
 type Store struct {
-	path   string
-	writer *sql.DB // exactly one connection: SQLite has one writer at a time
-	reader *sql.DB // read-only pool
+	path      string
+	writer    *sql.DB   // exactly one connection: SQLite has one writer at a time
+	reader    *sql.DB   // read-only pool
+	stmts     stmtCache // prepared read statements (stmts.go)
+	writeWait time.Duration
 }
 
 // Open opens (creating if needed) the database at path and applies pending
@@ -63,6 +81,9 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 	if opt.BusyTimeout <= 0 {
 		opt.BusyTimeout = 5 * time.Second
+	}
+	if opt.WriteWait <= 0 {
+		opt.WriteWait = 3 * time.Second
 	}
 	switch strings.ToLower(opt.Synchronous) {
 	case "":
@@ -78,7 +99,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		}
 	}
 	q := url.Values{}
-	q.Set("_busy_timeout", fmt.Sprint(opt.BusyTimeout.Milliseconds()))
+	// SQLite's own wait for the lock cannot be interrupted: BEGIN waits in
+	// slices of at most writerBusySlice, and writeTx loops over them
+	// until its bound.
+	q.Set("_busy_timeout", fmt.Sprint(min(opt.BusyTimeout, writerBusySlice).Milliseconds()))
 	q.Set("_foreign_keys", "on")
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", opt.Synchronous)
@@ -91,7 +115,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
-	s := &Store{path: path, writer: writer}
+	s := &Store{path: path, writer: writer, writeWait: opt.WriteWait}
 	if err := s.migrate(ctx); err != nil {
 		writer.Close()
 		return nil, err
@@ -188,25 +212,53 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
+// writerBusySlice is the longest SQLite itself waits for the write lock
+// at a time (see writeTx).
+const writerBusySlice = 200 * time.Millisecond
+
 // writeTx runs fn in an IMMEDIATE transaction on the writer connection,
-// committing if fn returns nil. A busy database (another process holds the
-// write lock past the busy timeout) is retried until ctx ends.
+// committing if fn returns nil. While the write lock is busy (another
+// process holds it, or this process's writer connection is in use) it
+// waits, retrying, until ctx's deadline, or for WriteWait when ctx has
+// none (a request's): then it fails with ErrBusy and nothing is written.
+// A full disk or database fails with ErrFull, the transaction rolled back.
 func (s *Store) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	wait := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, s.writeWait)
+		defer cancel()
+	}
 	for {
-		err := s.tryWriteTx(ctx, fn)
-		if err == nil || !isBusy(err) {
+		err := s.tryWriteTx(ctx, wait, fn)
+		switch {
+		case err == nil:
+			return nil
+		case isFull(err):
+			return fmt.Errorf("%w: %w", ErrFull, err)
+		case ctx.Err() != nil:
+			return err
+		case wait.Err() != nil && (isBusy(err) || errors.Is(err, context.DeadlineExceeded)):
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		case !isBusy(err):
 			return err
 		}
 		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(50 * time.Millisecond):
+		case <-wait.Done():
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
 
-func (s *Store) tryWriteTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
+// tryWriteTx waits for the writer connection no longer than wait allows;
+// the transaction itself runs under ctx.
+func (s *Store) tryWriteTx(ctx, wait context.Context, fn func(*sql.Tx) error) error {
+	conn, err := s.writer.Conn(wait)
+	if err != nil {
+		return fmt.Errorf("writer connection: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -223,6 +275,12 @@ func (s *Store) tryWriteTx(ctx context.Context, fn func(*sql.Tx) error) error {
 func isBusy(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+}
+
+// isFull reports SQLITE_FULL, or an I/O error whose cause was ENOSPC.
+func isFull(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrFull || se.SystemErrno == syscall.ENOSPC)
 }
 
 // IsConstraint reports whether err is a constraint violation (unique, check,

@@ -58,12 +58,12 @@ func (s *Store) CreateUser(ctx context.Context, username, email, hash string) (U
 
 // UserByID returns a user.
 func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
-	return scanUser(s.reader.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE id = ?", id))
+	return scanUser(s.queryRow(ctx, "SELECT "+userCols+" FROM users WHERE id = ?", id))
 }
 
 // UserByUsername returns a user by case-insensitive username.
 func (s *Store) UserByUsername(ctx context.Context, username string) (User, error) {
-	return scanUser(s.reader.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE username = ?", username))
+	return scanUser(s.queryRow(ctx, "SELECT "+userCols+" FROM users WHERE username = ?", username))
 }
 
 // UpdateEmail sets a user's email.
@@ -179,7 +179,7 @@ func oneRow(res sql.Result) error {
 // revoked and not expired.
 func (s *Store) RefreshTokenActive(ctx context.Context, jti string) (bool, error) {
 	var n int
-	err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM refresh_tokens
+	err := s.queryRow(ctx, `SELECT count(*) FROM refresh_tokens
 		WHERE jti = ? AND revoked_at IS NULL AND expires_at > ?`, jti, time.Now().Unix()).Scan(&n)
 	return n > 0, err
 }

@@ -1,10 +1,15 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,10 +97,21 @@ func TestAmbiguousFramingIsRefusedAtTheEdge(t *testing.T) {
 			"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n", 0},
 		{"chunk longer than its size",
 			"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", 0},
-		// fasthttp ends a header block only at CRLF CRLF: one ended by
-		// LF LF is never complete, so it waits for the read timeout.
+		// fasthttp would wait for CRLF CRLF after LF LF until the read
+		// timeout (408), and accepts a bare LF ending the request line:
+		// StrictLineEndings refuses both as the bytes arrive.
 		{"bare LF line endings", // §2.2
-			"GET / HTTP/1.1\nHost: a\n\n", 408},
+			"GET / HTTP/1.1\nHost: a\n\n", 0},
+		{"bare LF ending the request line",
+			"GET / HTTP/1.1\nHost: a\r\n\r\n", 0},
+		{"header block ended by LF LF",
+			"GET / HTTP/1.1\r\nHost: a\n\n", 0},
+		{"header block ended by CR LF LF",
+			"GET / HTTP/1.1\r\nHost: a\r\n\n", 0},
+		{"bare CR in a field", // §2.2: MUST be refused or replaced
+			"GET / HTTP/1.1\r\nHost: a\rX-Other: b\r\n\r\n", 0},
+		{"bare LF in a trailer",
+			"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Sum: 1\n\r\n", 0},
 		{"bare LF after one field",
 			"GET / HTTP/1.1\r\nHost: a\nX-Other: b\r\n\r\n", 0},
 		{"space in header name", // §5.1
@@ -128,5 +144,82 @@ func TestAmbiguousFramingIsRefusedAtTheEdge(t *testing.T) {
 				t.Errorf("rejection is not JSON: %q", body)
 			}
 		})
+	}
+}
+
+// TestBareLineEndingsAfterKeptAliveRequests pipelines well-framed requests
+// (bodies full of bare LFs, which are data, not line endings) ahead of one
+// whose header block has a bare LF, written in one piece and then a byte
+// at a time: the well-framed ones are answered in order, the last gets
+// 400 bad_framing at once (not the read timeout's 408), the connection
+// closes, and only the well-framed requests reach the origin.
+func TestBareLineEndingsAfterKeptAliveRequests(t *testing.T) {
+	origin, hits := countingOrigin(t)
+	addr := edgeInFrontOf(t, origin)
+
+	good := []string{
+		"GET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST /b HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{\n\n\"a\":\r1\n}\n",
+		"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhe\nlo\r\n2\r\n\n\n\r\n0\r\nX-Sum: 7\r\n\r\n",
+		"\r\nGET /d HTTP/1.1\r\nHost: a\r\n\r\n", // an empty line ahead of the request line is allowed (§2.2)
+	}
+	for _, tc := range []struct{ name, bad string }{
+		{"bare LF ending the request line", "GET /smuggled HTTP/1.1\nHost: a\r\n\r\n"},
+		{"header block ended by LF LF", "GET /smuggled HTTP/1.1\r\nHost: a\n\n"},
+	} {
+		for _, pieces := range []string{"whole", "bytes"} {
+			t.Run(tc.name+", "+pieces, func(t *testing.T) {
+				hits.Store(0)
+				conn, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+					t.Fatal(err)
+				}
+				stream := strings.Join(good, "") + tc.bad
+				go func() {
+					if pieces == "whole" {
+						_, _ = io.WriteString(conn, stream)
+						return
+					}
+					for i := range len(stream) {
+						if _, err := conn.Write([]byte{stream[i]}); err != nil {
+							return
+						}
+						if i%16 == 0 {
+							time.Sleep(time.Millisecond) // separate reads on the edge's side
+						}
+					}
+				}()
+				r := bufio.NewReader(conn)
+				for i := range good {
+					resp, err := http.ReadResponse(r, nil)
+					if err != nil {
+						t.Fatalf("response %d: %v", i, err)
+					}
+					body, _ := io.ReadAll(resp.Body)
+					if resp.StatusCode != 200 || string(body) != "origin" {
+						t.Fatalf("well-framed request %d got %d %q", i, resp.StatusCode, body)
+					}
+				}
+				resp, err := http.ReadResponse(r, nil)
+				if err != nil {
+					t.Fatalf("no answer to the bare LF request: %v", err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != 400 || string(body) != `{"detail":"ambiguous request framing","code":"bad_framing"}` {
+					t.Errorf("bare LF request got %d %s, want 400 bad_framing", resp.StatusCode, body)
+				}
+				// Closed: EOF, or a reset when the client was still writing.
+				if _, err := r.ReadByte(); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
+					t.Errorf("connection still open after the refusal (%v)", err)
+				}
+				if n := hits.Load(); n != int64(len(good)) {
+					t.Errorf("%d requests reached the origin, want the %d well-framed ones", n, len(good))
+				}
+			})
+		}
 	}
 }

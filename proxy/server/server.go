@@ -31,6 +31,11 @@ type Limits struct {
 	// MaxHeaderSize is the largest request line plus header block
 	// accepted (431 beyond).
 	MaxHeaderSize int
+	// WriteBufferSize is the per-connection response buffer: a response
+	// up to this size (header block included) is one write.
+	WriteBufferSize int
+	// ReduceMemory releases an idle keep-alive connection's buffers.
+	ReduceMemory bool
 }
 
 // Defaults for Limits.
@@ -42,6 +47,8 @@ const (
 	// DefaultMaxHeaderSize fits an 8 KiB header block plus a long request
 	// line (RFC 9112 §3 asks for request lines of at least 8000 octets).
 	DefaultMaxHeaderSize = 16 << 10
+	// DefaultWriteBufferSize holds a catalogue page of 20 products.
+	DefaultWriteBufferSize = 16 << 10
 )
 
 func (l Limits) withDefaults() Limits {
@@ -59,6 +66,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxHeaderSize <= 0 {
 		l.MaxHeaderSize = DefaultMaxHeaderSize
+	}
+	if l.WriteBufferSize <= 0 {
+		l.WriteBufferSize = DefaultWriteBufferSize
 	}
 	return l
 }
@@ -78,6 +88,14 @@ func New(h fasthttp.RequestHandler, l Limits, log *slog.Logger) *fasthttp.Server
 		// fasthttp reads the request line and the whole header block into
 		// one buffer of this size; a larger block fails with ErrSmallBuffer.
 		ReadBufferSize: l.MaxHeaderSize,
+		// A response goes out in one write when it fits (header block
+		// included): with fasthttp's 4 KiB default, a 4 KiB JSON answer
+		// took two write syscalls, the largest cost of a cache hit.
+		WriteBufferSize: l.WriteBufferSize,
+		// ReduceMemory: idle keep-alive connections give their buffers
+		// and request context back (about 18 KiB down to 6 KiB each), at
+		// the cost of one more read syscall per request.
+		ReduceMemoryUsage: l.ReduceMemory,
 		// The edge answers as the origin did: no Server or default
 		// Content-Type of its own, and multipart bodies pass through
 		// unparsed.
@@ -93,10 +111,11 @@ func New(h fasthttp.RequestHandler, l Limits, log *slog.Logger) *fasthttp.Server
 // Serve serves srv on ln until ctx is done, then stops: the listener closes
 // at once, idle connections are closed, and requests in flight get up to
 // grace to finish. It returns nil after a clean stop, the error that
-// stopped serving early, or an error if grace ran out.
+// stopped serving early, or an error if grace ran out. Connections are
+// read through StrictLineEndings.
 func Serve(ctx context.Context, srv *fasthttp.Server, ln net.Listener, grace time.Duration) error {
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(StrictLineEndings(ln)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
@@ -129,6 +148,8 @@ func writeRejection(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	var netErr net.Error
 	switch {
+	case errors.Is(err, errLineEnding):
+		badFraming.Write(ctx)
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		bodyTooLarge.Write(ctx)
 	case errors.As(err, &small):
