@@ -191,7 +191,7 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		stages = append([]edge.Stage{tlsedge.HSTS(s.TLS.HSTS)}, stages...)
 	}
 	handler := edge.Chain(forwarder.Handle, stages...)
-	limits := server.Limits{MaxBodySize: s.MaxBodySize, ReadTimeout: s.ReadTimeout, IdleTimeout: s.IdleTimeout}
+	limits := server.Limits{MaxBodySize: s.MaxBodySize, ReadTimeout: s.ReadTimeout, IdleTimeout: s.IdleTimeout, ReduceMemory: s.ReduceMemory}
 
 	log.Info("proxy listening",
 		"listen", public.Addr().String(),

@@ -24,7 +24,7 @@ import (
 // openStore opens (creating and migrating) the database at path, seeded
 // with a catalogue of products products unless products is 0, and a plain
 // connection to the same file. Both close when the test ends.
-func openStore(t *testing.T, path string, products int) (*store.Store, *sql.DB) {
+func openStore(t testing.TB, path string, products int) (*store.Store, *sql.DB) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, path, store.Options{})
@@ -50,6 +50,14 @@ func tempStore(t *testing.T, products int) (*store.Store, *sql.DB) {
 	t.Helper()
 	return openStore(t, filepath.Join(t.TempDir(), "shop.db"), products)
 }
+
+// tempStoreB is tempStore for benchmarks.
+func tempStoreB(b *testing.B, products int) (*store.Store, *sql.DB) {
+	b.Helper()
+	return openStore(b, filepath.Join(b.TempDir(), "shop.db"), products)
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // accountsConfig is an api.Config for st with accounts on: tokens signed
 // with secret (a short key is repeated to 32 bytes), the cheapest bcrypt
@@ -78,7 +86,7 @@ func accountsConfig(t *testing.T, st *store.Store, secret []byte, purger api.Pur
 // ends, and returns its base URL.
 func serveAPI(t *testing.T, st *store.Store, cfg api.Config, ready func() bool) string {
 	t.Helper()
-	srv := httptest.NewServer(api.New(st, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), ready))
+	srv := httptest.NewServer(api.New(st, cfg, quietLogger(), ready))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

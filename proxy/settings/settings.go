@@ -37,6 +37,7 @@ type Settings struct {
 	UpstreamTimeout          time.Duration // bound on one exchange with an origin
 	ReadTimeout              time.Duration // bound on reading one client request, from its first byte
 	IdleTimeout              time.Duration // idle keep-alive client connections are closed after this
+	ReduceMemory             bool          // idle keep-alive connections release their buffers
 	// AdminToken authorises POST /purge on the admin listener: from
 	// EDGE_ADMIN_TOKEN, else the file named by --admin-token-file. Never a
 	// flag value, so it does not show in process listings.
@@ -75,6 +76,7 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 	set.Bytes(&maxBody, "max-body-size", "EDGE_MAX_BODY_SIZE", "1MiB", "largest request body accepted")
 	set.Duration(&s.UpstreamTimeout, "upstream-timeout", "EDGE_UPSTREAM_TIMEOUT", 10*time.Second, "bound on one request to an origin")
 	set.Duration(&s.ReadTimeout, "read-timeout", "EDGE_READ_TIMEOUT", 30*time.Second, "bound on reading one client request (header block and body); slower clients get 408")
+	set.Bool(&s.ReduceMemory, "reduce-memory", "EDGE_REDUCE_MEMORY", false, "idle keep-alive client connections give back their buffers: about 6 KiB each instead of 18 KiB, for one more read syscall (about 1 µs of CPU) per request")
 	set.Duration(&s.IdleTimeout, "idle-timeout", "EDGE_IDLE_TIMEOUT", 90*time.Second, "idle keep-alive client connections are closed after this")
 	var tokenFile string
 	set.String(&tokenFile, "admin-token-file", "EDGE_ADMIN_TOKEN_FILE", "", "file holding the admin token that authorises POST /purge and POST /origins/reload (EDGE_ADMIN_TOKEN, when set, wins)")
