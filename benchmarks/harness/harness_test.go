@@ -1,0 +1,187 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"testing"
+
+	"edgeshop/benchmarks/harness/internal/report"
+)
+
+const wrkOut = `Running 10s test @ http://127.0.0.1:9780/api/products/?page=1&page_size=9
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.21ms  590.31us   1.02s    90.00%
+    Req/Sec    50.31k     1.00k   55.00k    70.00%
+  Latency Distribution
+     50%    1.21ms
+     75%    1.50ms
+     90%  900.00us
+     99%    8.47ms
+  500510 requests in 10.00s, 1.94GB read
+  Socket errors: connect 0, read 3, write 0, timeout 2
+  Non-2xx or 3xx responses: 7
+Requests/sec:  50051.00
+Transfer/sec:    198.50MB
+`
+
+func TestParseWrk(t *testing.T) {
+	r, err := parseWrk(wrkOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wrkResult{Requests: 500510, Seconds: 10, RPS: 50051, P50: 1.21, P90: 0.9, P99: 8.47, Max: 1020, Non2xx: 7, SocketErrors: 5}
+	if r != want {
+		t.Errorf("got %+v\nwant %+v", r, want)
+	}
+	if _, err := parseWrk("unable to connect to 127.0.0.1:9780 Connection refused"); err == nil {
+		t.Error("output without a rate accepted")
+	}
+	for in, ms := range map[string]float64{"590.31us": 0.59031, "2.00s": 2000, "1.50m": 90000, "x": 0, "12": 0} {
+		if got := parseWrkDuration(in); fmt.Sprintf("%.5f", got) != fmt.Sprintf("%.5f", ms) {
+			t.Errorf("parseWrkDuration(%q) = %v, want %v", in, got, ms)
+		}
+	}
+}
+
+func TestSearchMax(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi, step, limit, want int
+	}{
+		{10, 400, 5, 137, 135},  // bisected to within the step
+		{10, 400, 5, 400, 400},  // everything passes: hi
+		{10, 400, 5, 9, 0},      // lo fails
+		{10, 400, 1, 10, 10},    // only lo passes
+		{10, 400, 20, 390, 380}, // hi fails, close below it
+		{100, 100, 5, 150, 100}, // lo == hi
+	} {
+		pass := func(k int) bool { return k <= tc.limit }
+		got, tried := searchMax(tc.lo, tc.hi, tc.step, pass)
+		best := min(tc.limit, tc.hi) // the true answer
+		if tc.limit < tc.lo {
+			best = 0
+		}
+		if got > best || best-got > tc.step || (tc.want == 0) != (got == 0) || (tc.limit >= tc.hi && got != tc.hi) {
+			t.Errorf("%+v: got %d (tried %v)", tc, got, tried)
+		}
+		if len(tried) > 20 {
+			t.Errorf("%+v: %d tries", tc, len(tried))
+		}
+		for _, k := range tried {
+			if k < tc.lo || k > tc.hi {
+				t.Errorf("%+v: tried %d outside the range", tc, k)
+			}
+		}
+	}
+}
+
+func TestRotations(t *testing.T) {
+	got := rotations([]string{"a", "b", "c"}, 4)
+	want := [][]string{{"a", "b", "c"}, {"b", "c", "a"}, {"c", "a", "b"}, {"a", "b", "c"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%v", got)
+	}
+}
+
+func TestCacheMiB(t *testing.T) {
+	for in, want := range map[string]int{"256MiB": 256, "1GiB": 1024, "64m": 64, "512MB": 512, "2097152": 2, "junk": 256} {
+		if got := cacheMiB(in); got != want {
+			t.Errorf("cacheMiB(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+func TestScrape(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `# HELP edgeshop_origin_http_requests_total requests
+# TYPE edgeshop_origin_http_requests_total counter
+edgeshop_origin_http_requests_total{route="a",status="200"} 10
+edgeshop_origin_http_requests_total{route="b",status="404"} 2.5e+01
+edgeshop_origin_http_requests_totally_other 99
+go_memstats_mallocs_total 1.234e+06
+`)
+	}))
+	defer srv.Close()
+	if got := scrape(srv.URL, "edgeshop_origin_http_requests_total"); got != 35 {
+		t.Errorf("requests %v, want 35", got)
+	}
+	if got := scrape(srv.URL, "go_memstats_mallocs_total"); got != 1_234_000 {
+		t.Errorf("mallocs %v", got)
+	}
+	if got := scrape("http://127.0.0.1:1/metrics", "x"); got != 0 {
+		t.Errorf("unreachable page: %v", got)
+	}
+}
+
+func TestGoals(t *testing.T) {
+	hit := &report.Scenario{Name: "hit-4k"}
+	for _, m := range []struct {
+		system  string
+		tp, p99 float64
+	}{{"edgeshop", 100, 2}, {"nginx", 80, 3}, {"varnish", 90, 2.5}, {"haproxy", 70, 4}, {"bare", 105, 1.5}} {
+		hit.Measurements = append(hit.Measurements, &report.Measurement{System: m.system, Throughput: m.tp, P99: m.p99, ServerCPUPerReq: 10, Requests: 1})
+	}
+	hit.Summarize()
+	mix := &report.Scenario{Name: "shop-mix", Measurements: []*report.Measurement{{System: "edgeshop", Throughput: 17000, P99: 30, Requests: 1}}}
+	mix.Summarize()
+	r := &report.Run{Scenarios: []*report.Scenario{hit, mix}, Settings: map[string]any{
+		"hit_allocs_per_request": 0.001, "idle_rss_mib": 300.0, "idle_conns_open": 10000, "target_multiple_of_10k_per_min": 120.0, "catalogue": 1000000}}
+	met := map[string]bool{}
+	for _, g := range goals(r, "256MiB") {
+		met[g.Name] = g.Met
+	}
+	for name, want := range map[string]bool{
+		"hit 4 KB: throughput ≥ best peer":                    true,
+		"hit 4 KB: p99 ≤ best peer's":                         true,
+		"hit 4 KB: ≥ 90 % of a bare fasthttp server":          true,
+		"hit path: no allocations per request":                true,
+		"shop mix: 1,000,000 req/min, p99 < 50 ms, no errors": true,
+		"target: sustained shop-mix rate":                     true,
+		"memory: RSS with 10000 idle keep-alive connections":  true,
+	} {
+		got, ok := met[name]
+		if !ok || got != want {
+			t.Errorf("goal %q: met %v (present %v), want %v", name, got, ok, want)
+		}
+	}
+	r.Settings["idle_rss_mib"] = 400.0
+	for _, g := range goals(r, "256MiB") {
+		if g.Name == "memory: RSS with 10000 idle keep-alive connections" && g.Met {
+			t.Error("400 MiB passes a 320 MiB limit")
+		}
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{"wrk": "wrk", "-d10s": "-d10s", "daemon off;": "'daemon off;'", "": "''", "it's": `'it'\''s'`,
+		"http://127.0.0.1:9780/api/products/?page=1&page_size=9": "'http://127.0.0.1:9780/api/products/?page=1&page_size=9'"} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	full, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quick, err := parseConfig([]string{"-quick", "-reps", "2", "-only", "hit,mix", "-growth", "10000,20000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Reps < 3 || full.Catalogue != 1_000_000 || full.Quick {
+		t.Errorf("full defaults: %+v", full)
+	}
+	if !quick.Quick || quick.Reps != 2 || quick.HitDur >= full.HitDur || !reflect.DeepEqual(quick.Growth, []int{10000, 20000}) {
+		t.Errorf("quick: %+v", quick)
+	}
+	if !quick.wants("hit") || quick.wants("miss") || !full.wants("miss") {
+		t.Error("-only")
+	}
+	if _, err := parseConfig([]string{"-growth", "10,x"}); err == nil {
+		t.Error("bad -growth accepted")
+	}
+}

@@ -1,0 +1,222 @@
+// Package load is the harness's HTTP load generator, built on fasthttp's
+// client with HDR histograms. Closed loop: each connection sends its next
+// request as soon as the previous one is answered. Open loop: requests are
+// due at a constant rate and each one's latency is measured from the time it
+// was due, not from when it could be sent, so a server that stalls is
+// charged for the requests it delayed (no coordinated omission).
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/valyala/fasthttp"
+
+	"edgeshop/benchmarks/harness/internal/stats"
+)
+
+// Spec is one load run.
+type Spec struct {
+	Addr     string        `json:"addr"`     // host:port of the server under test
+	Conns    int           `json:"conns"`    // connections, and requests in flight at most
+	Duration time.Duration `json:"duration"` // how long requests are sent
+	Rate     float64       `json:"rate"`     // requests per second (open loop); 0 for closed loop
+	Timeout  time.Duration `json:"timeout"`  // bound on one request
+	Seed     uint64        `json:"seed"`     // random seed (URL choice)
+	Workload Workload      `json:"workload"`
+}
+
+// Result is what a run measured.
+type Result struct {
+	Conns      int              `json:"conns"`
+	Offered    float64          `json:"offered_rps,omitempty"` // open loop only
+	Elapsed    float64          `json:"elapsed_s"`
+	Requests   int64            `json:"requests"`
+	Errors     int64            `json:"errors"` // transport errors and statuses >= 400
+	ErrorKinds map[string]int64 `json:"error_kinds,omitempty"`
+	Throughput float64          `json:"throughput_rps"` // answered requests per second
+	BodyBytes  int64            `json:"body_bytes"`
+	Latency    stats.Latency    `json:"latency"`
+	Classes    []ClassResult    `json:"classes,omitempty"`
+}
+
+// ClassResult is the part of a run of one request class (shop mix).
+type ClassResult struct {
+	Name     string        `json:"name"`
+	Requests int64         `json:"requests"`
+	Errors   int64         `json:"errors"`
+	Latency  stats.Latency `json:"latency"`
+}
+
+// worker is one connection's state: its random source, histograms and
+// counts. Only its own goroutine touches it until the run ends.
+type worker struct {
+	rng      *rand.Rand
+	src      Source
+	req      fasthttp.Request
+	resp     fasthttp.Response
+	hist     []*hdrhistogram.Histogram // per class
+	count    []int64
+	errs     []int64
+	kinds    map[string]int64
+	bodySize int64
+}
+
+// Run sends the load described by spec to spec.Addr until spec.Duration has
+// passed or ctx is done.
+func Run(ctx context.Context, spec Spec) (Result, error) {
+	if spec.Conns <= 0 {
+		return Result{}, errors.New("conns must be above zero")
+	}
+	if spec.Duration <= 0 {
+		return Result{}, errors.New("duration must be above zero")
+	}
+	if spec.Timeout <= 0 {
+		spec.Timeout = 10 * time.Second
+	}
+	picker, err := spec.Workload.Picker()
+	if err != nil {
+		return Result{}, err
+	}
+	client := &fasthttp.HostClient{
+		Addr:                          spec.Addr,
+		MaxConns:                      spec.Conns,
+		MaxIdleConnDuration:           time.Minute,
+		ReadTimeout:                   spec.Timeout,
+		WriteTimeout:                  spec.Timeout,
+		MaxConnWaitTimeout:            spec.Timeout,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		ReadBufferSize:                16 << 10,
+	}
+	defer client.CloseIdleConnections()
+	classes := picker.Classes()
+	workers := make([]*worker, spec.Conns)
+	for i := range workers {
+		rng := rand.New(rand.NewPCG(spec.Seed, uint64(i)))
+		w := &worker{rng: rng, src: picker.Source(i, rng), kinds: map[string]int64{}}
+		for range classes {
+			w.hist = append(w.hist, stats.NewHistogram())
+		}
+		w.count = make([]int64, len(classes))
+		w.errs = make([]int64, len(classes))
+		workers[i] = w
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, spec.Duration)
+	defer cancel()
+	start := time.Now()
+	end := start.Add(spec.Duration)
+	var next atomic.Int64 // open loop: the index of the next request due
+	var interval float64
+	if spec.Rate > 0 {
+		interval = float64(time.Second) / spec.Rate
+	}
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				var due time.Time
+				if spec.Rate > 0 {
+					n := next.Add(1) - 1
+					due = start.Add(time.Duration(float64(n) * interval))
+					if !due.Before(end) {
+						return
+					}
+					if d := time.Until(due); d > 0 {
+						t := time.NewTimer(d)
+						select {
+						case <-ctx.Done():
+							t.Stop()
+							return
+						case <-t.C:
+						}
+					}
+				} else {
+					due = time.Now()
+				}
+				w.one(client, due, spec.Timeout)
+			}
+		})
+	}
+	wg.Wait()
+	// Requests are only sent within the duration; the last answers may come
+	// a little later, but the rate is over the time load was offered.
+	elapsed := min(time.Since(start), spec.Duration)
+	return merge(workers, classes, spec, elapsed), nil
+}
+
+// one sends one request and records it against the time it was due.
+func (w *worker) one(client *fasthttp.HostClient, due time.Time, timeout time.Duration) {
+	w.req.Reset()
+	w.resp.Reset()
+	class := w.src.Fill(&w.req)
+	w.req.Header.SetHost(client.Addr)
+	err := client.DoTimeout(&w.req, &w.resp, timeout)
+	stats.Record(w.hist[class], time.Since(due))
+	w.count[class]++
+	switch {
+	case err != nil:
+		w.errs[class]++
+		w.kinds[errKind(err)]++
+	case w.resp.StatusCode() >= 400:
+		w.errs[class]++
+		w.kinds["status "+strconv.Itoa(w.resp.StatusCode())]++
+	default:
+		w.bodySize += int64(len(w.resp.Body()))
+		w.src.Answered(class, &w.resp)
+	}
+}
+
+func errKind(err error) string {
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrConnectionClosed):
+		return "connection"
+	default:
+		return fmt.Sprintf("%T", err)
+	}
+}
+
+func merge(workers []*worker, classes []string, spec Spec, elapsed time.Duration) Result {
+	r := Result{Conns: spec.Conns, Offered: spec.Rate, Elapsed: stats.Round(elapsed.Seconds(), 3), ErrorKinds: map[string]int64{}}
+	all := stats.NewHistogram()
+	for ci, name := range classes {
+		h := stats.NewHistogram()
+		cr := ClassResult{Name: name}
+		for _, w := range workers {
+			h.Merge(w.hist[ci])
+			cr.Requests += w.count[ci]
+			cr.Errors += w.errs[ci]
+		}
+		all.Merge(h)
+		cr.Latency = stats.Summarize(h)
+		r.Requests += cr.Requests
+		r.Errors += cr.Errors
+		if len(classes) > 1 {
+			r.Classes = append(r.Classes, cr)
+		}
+	}
+	for _, w := range workers {
+		r.BodyBytes += w.bodySize
+		for k, v := range w.kinds {
+			r.ErrorKinds[k] += v
+		}
+	}
+	if len(r.ErrorKinds) == 0 {
+		r.ErrorKinds = nil
+	}
+	r.Latency = stats.Summarize(all)
+	if elapsed > 0 {
+		r.Throughput = stats.Round(float64(r.Requests)/elapsed.Seconds(), 1)
+	}
+	return r
+}

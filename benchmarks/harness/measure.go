@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"edgeshop/benchmarks/harness/internal/load"
+	"edgeshop/benchmarks/harness/internal/procs"
+	"edgeshop/benchmarks/harness/internal/report"
+	"edgeshop/benchmarks/harness/internal/stats"
+)
+
+// usage is the CPU time of the server under test and of the origins over
+// one measurement, and the requests the origins answered.
+type usage struct {
+	server, origins int64 // clock ticks
+	originRequests  int64
+}
+
+func (b *bench) usage(st *stack, sys *system) usage {
+	var u usage
+	u.server, _ = procs.CPUTicks(sys.Proc.Pid())
+	for _, o := range st.origins {
+		t, _ := procs.CPUTicks(o.Pid())
+		u.origins += t
+	}
+	u.originRequests = b.originRequests()
+	return u
+}
+
+// account fills the measurement's CPU and origin figures from the usage
+// before and after it.
+func account(m *report.Measurement, before, after usage) {
+	m.OriginRequests = after.originRequests - before.originRequests
+	if m.Requests > 0 {
+		m.ServerCPUPerReq = stats.Round(float64(after.server-before.server)/procs.ClockTicks*1e6/float64(m.Requests), 2)
+		if d := after.origins - before.origins; d > 0 {
+			if m.Extra == nil {
+				m.Extra = map[string]any{}
+			}
+			m.Extra["origins_cpu_us_per_req"] = stats.Round(float64(d)/procs.ClockTicks*1e6/float64(m.Requests), 2)
+		}
+	}
+}
+
+// settle waits (10 s at most) until the stack is idle — its processes use
+// under a fifth of a core — so that one measurement's backlog (an origin
+// still working through queued writes) does not land in the next.
+func (b *bench) settle(st *stack) {
+	var pgids []int
+	for _, s := range st.systems {
+		pgids = append(pgids, s.Proc.Pid())
+	}
+	for _, o := range st.origins {
+		pgids = append(pgids, o.Pid())
+	}
+	ticks := func() int64 {
+		var t int64
+		for _, p := range pgids {
+			n, _ := procs.CPUTicks(p)
+			t += n
+		}
+		return t
+	}
+	const window = 200 * time.Millisecond
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		t0 := ticks()
+		time.Sleep(window)
+		if used := float64(ticks()-t0) / procs.ClockTicks; used < 0.2*window.Seconds() {
+			return
+		}
+	}
+	b.logf("the stack did not settle within 10 s; measuring anyway")
+}
+
+// wrk runs wrk (one thread, pinned to the load CPUs) against sys for dur.
+func (b *bench) wrk(ctx context.Context, st *stack, sys *system, path string, conns int, dur time.Duration) (*report.Measurement, error) {
+	if err := check(ctx); err != nil {
+		return nil, err
+	}
+	b.settle(st)
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", sys.Port, path)
+	argv := []string{"wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + durArg(dur), "--latency", "--timeout", "10s", url}
+	opt := procs.Options{CPUs: b.cfg.LoadCPU}
+	command := b.record(opt, argv)
+	ctx, cancel := context.WithTimeout(ctx, dur+time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "taskset", append([]string{"-c", b.cfg.LoadCPU}, argv...)...)
+	before := b.usage(st, sys)
+	out, err := cmd.CombinedOutput()
+	after := b.usage(st, sys)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v: %s", command, err, out)
+	}
+	r, err := parseWrk(string(out))
+	if err != nil {
+		return nil, err
+	}
+	m := &report.Measurement{System: sys.Name, Tool: "wrk", Command: command, Conns: conns,
+		Requests: r.Requests, Errors: r.Non2xx + r.SocketErrors, Throughput: r.RPS,
+		P50: stats.Round(r.P50, 3), P90: stats.Round(r.P90, 3), P99: stats.Round(r.P99, 3), Max: stats.Round(r.Max, 3)}
+	account(m, before, after)
+	return m, nil
+}
+
+func durArg(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.Itoa(int(d/time.Second)) + "s"
+	}
+	return strconv.Itoa(int(d/time.Millisecond)) + "ms"
+}
+
+var specSeq atomic.Int64
+
+// loadRun runs the harness's own load generator (pinned to the load CPUs)
+// against sys with spec (its Addr is filled in).
+func (b *bench) loadRun(ctx context.Context, st *stack, sys *system, spec load.Spec) (*report.Measurement, *load.Result, error) {
+	if err := check(ctx); err != nil {
+		return nil, nil, err
+	}
+	b.settle(st)
+	spec.Addr = "127.0.0.1:" + strconv.Itoa(sys.Port)
+	if spec.Timeout == 0 {
+		spec.Timeout = 10 * time.Second
+	}
+	if spec.Seed == 0 {
+		spec.Seed = uint64(specSeq.Add(1))
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	file := filepath.Join(b.work, fmt.Sprintf("spec-%d.json", specSeq.Add(1)))
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		return nil, nil, err
+	}
+	opt := procs.Options{CPUs: b.cfg.LoadCPU}
+	argv := []string{b.self, "load", "-spec", file}
+	command := b.record(opt, argv)
+	ctx, cancel := context.WithTimeout(ctx, spec.Duration+spec.Timeout+time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "taskset", append([]string{"-c", b.cfg.LoadCPU}, argv...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	before := b.usage(st, sys)
+	err = cmd.Run()
+	after := b.usage(st, sys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %v: %s", command, err, stderr.String())
+	}
+	var r load.Result
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		return nil, nil, fmt.Errorf("%s: bad result: %v", command, err)
+	}
+	// The spec as run, without the users' tokens: with the command it is
+	// what reproduces the measurement.
+	recorded := spec
+	if w := spec.Workload; w.Mix != nil {
+		mix := *w.Mix
+		mix.Users = nil
+		recorded.Workload.Mix = &mix
+	}
+	m := &report.Measurement{System: sys.Name, Tool: "harness-load", Command: command, Conns: spec.Conns, Offered: spec.Rate,
+		Requests: r.Requests, Errors: r.Errors, Throughput: r.Throughput,
+		P50: r.Latency.P50, P90: r.Latency.P90, P99: r.Latency.P99, Max: r.Latency.Max,
+		Extra: map[string]any{"spec": recorded}}
+	if len(r.ErrorKinds) > 0 {
+		m.Extra["error_kinds"] = r.ErrorKinds
+	}
+	if len(r.Classes) > 0 {
+		m.Extra["classes"] = r.Classes
+	}
+	if spec.Workload.Mix != nil {
+		m.Extra["users"] = len(spec.Workload.Mix.Users)
+	}
+	account(m, before, after)
+	return m, &r, nil
+}
+
+// rotations returns the order of systems for each repetition: each
+// repetition starts one further along, so no system is always first (or
+// always right after another).
+func rotations(systems []string, reps int) [][]string {
+	out := make([][]string, reps)
+	for r := range reps {
+		order := make([]string, 0, len(systems))
+		for i := range systems {
+			order = append(order, systems[(i+r)%len(systems)])
+		}
+		out[r] = order
+	}
+	return out
+}
