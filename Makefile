@@ -13,7 +13,7 @@ export EDGESHOP_BIN := $(CURDIR)/$(BIN)
 # deadline to race.
 FUZZ_TARGETS := ./proxy/cache:FuzzParseCacheControl ./proxy/cache:FuzzKey \
 	./origin/api:FuzzDecodeBody ./proxy/clientip:FuzzClient \
-	./proxy/compress:FuzzPreferred
+	./proxy/compress:FuzzPreferred ./proxy/server:FuzzLineScanner
 FUZZTIME ?= 10s
 FUZZ_TEST_EXECS ?= 30000x
 
@@ -32,6 +32,7 @@ run: build
 test: build compose-check
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	cd benchmarks/harness && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_TEST_EXECS)
 
 ## fuzz: each fuzz target for FUZZTIME (seed corpora in testdata/fuzz)

@@ -143,6 +143,11 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 	if s.AdminToken == "" {
 		log.Warn("no admin token (EDGE_ADMIN_TOKEN / --admin-token-file): POST /purge is refused; cached responses go stale only with their TTL")
 	}
+	if s.Cache {
+		if percent, ok := tuneGC(s.CacheSize); ok {
+			log.Debug("garbage collection target set for the cache", "gc_percent", percent)
+		}
+	}
 	var c *cache.Cache
 	fetch := forwarder.Fetch
 	if certs != nil {
