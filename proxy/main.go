@@ -126,6 +126,7 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 	// stages).
 	forwarder := edge.NewForwarder(origins, s.UpstreamTimeout, log)
 	clients := clientip.New(s.TrustedProxies)
+	tracer.WithClient(clients.Client)
 	stages := []edge.Stage{clients.Stage}
 	var rateLimits *ratelimit.Limiter
 	if r := s.RateLimit; r.Enabled {

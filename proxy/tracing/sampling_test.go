@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -132,5 +133,33 @@ func TestUnsampled(t *testing.T) {
 		if got := unsampled([]byte(tp)); got != want {
 			t.Errorf("unsampled(%q) = %v, want %v", tp, got, want)
 		}
+	}
+}
+
+// TestClientAddress: client.address is the client the resolver names
+// (behind a trusted proxy, the forwarded one); network.peer.address the
+// TCP peer.
+func TestClientAddress(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	tr := New(tp, propagator(), Link).WithClient(func(*fasthttp.RequestCtx) netip.Addr {
+		return netip.MustParseAddr("203.0.113.9")
+	})
+	h := tr.Stage(func(*fasthttp.RequestCtx) {})
+	var req fasthttp.Request
+	req.SetRequestURI("/api/products/")
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 4242}, nil)
+	h(&ctx)
+	spans := rec.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	got := map[string]string{}
+	for _, a := range spans[0].Attributes() {
+		got[string(a.Key)] = a.Value.Emit()
+	}
+	if got["client.address"] != "203.0.113.9" || got["network.peer.address"] != "192.0.2.1" {
+		t.Errorf("client.address %q, network.peer.address %q", got["client.address"], got["network.peer.address"])
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -79,6 +80,16 @@ type Tracer struct {
 	prop     propagation.TextMapPropagator
 	incoming Incoming
 	sampler  sdktrace.Sampler // see Decide; nil: the SDK decides alone
+	client   func(*fasthttp.RequestCtx) netip.Addr
+}
+
+// WithClient makes client.address on server spans the client that fn
+// identifies (clientip: the peer, or behind trusted proxies the address
+// they forwarded) rather than the TCP peer, which stays in
+// network.peer.address. It returns t.
+func (t *Tracer) WithClient(fn func(*fasthttp.RequestCtx) netip.Addr) *Tracer {
+	t.client = fn
+	return t
 }
 
 // New returns a Tracer starting spans from tp and carrying them with prop.
@@ -156,6 +167,12 @@ func (t *Tracer) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 			name = method + " " + routes.Name(route)
 		}
 		_, span := t.tracer.Start(parent, name, opts[:n]...)
+		// Resolved before the chain runs: the forward to an origin
+		// appends the peer to X-Forwarded-For.
+		var client netip.Addr
+		if t.client != nil && span.IsRecording() {
+			client = t.client(ctx)
+		}
 		// The span's context goes upstream as traceparent (replacing the
 		// client's), where Attempt finds it. Written here without the
 		// propagator's allocations: this runs on every hit too.
@@ -181,7 +198,12 @@ func (t *Tracer) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 			semconv.UserAgentOriginal(string(ctx.UserAgent())),
 		)
 		if ip := ctx.RemoteIP(); ip != nil {
-			attrs = append(attrs, semconv.ClientAddress(ip.String()), semconv.NetworkPeerAddress(ip.String()))
+			peer := ip.String()
+			addr := peer
+			if client.IsValid() {
+				addr = client.String()
+			}
+			attrs = append(attrs, semconv.ClientAddress(addr), semconv.NetworkPeerAddress(peer))
 		}
 		if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
 			attrs = append(attrs, semconv.ServerPort(a.Port))
