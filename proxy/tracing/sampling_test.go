@@ -157,7 +157,7 @@ func TestClientAddress(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, a := range spans[0].Attributes() {
-		got[string(a.Key)] = a.Value.Emit()
+		got[string(a.Key)] = a.Value.String()
 	}
 	if got["client.address"] != "203.0.113.9" || got["network.peer.address"] != "192.0.2.1" {
 		t.Errorf("client.address %q, network.peer.address %q", got["client.address"], got["network.peer.address"])
