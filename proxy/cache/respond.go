@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"edgeshop/proxy/httpfield"
 )
 
 // Cache-Status (RFC 9211): the cache's name, then what happened.
@@ -162,7 +164,7 @@ func etagMatch(list, etag []byte) bool {
 	etag = opaqueTag(etag)
 	for len(list) > 0 {
 		var tag []byte
-		tag, list = nextEntityTag(list)
+		tag, list = httpfield.NextEntityTag(list)
 		if len(tag) == 1 && tag[0] == '*' {
 			return true
 		}
@@ -171,31 +173,6 @@ func etagMatch(list, etag []byte) bool {
 		}
 	}
 	return false
-}
-
-// nextEntityTag splits the first entity-tag off a comma-separated list;
-// a comma inside the quotes belongs to the tag.
-func nextEntityTag(list []byte) (tag, rest []byte) {
-	i := 0
-	for i < len(list) && (list[i] == ' ' || list[i] == '\t' || list[i] == ',') {
-		i++
-	}
-	start := i
-	if bytes.HasPrefix(list[i:], []byte("W/")) {
-		i += 2
-	}
-	if i < len(list) && list[i] == '"' {
-		if j := bytes.IndexByte(list[i+1:], '"'); j >= 0 {
-			i += j + 2
-		} else {
-			i = len(list)
-		}
-	} else {
-		for i < len(list) && list[i] != ',' {
-			i++
-		}
-	}
-	return bytes.TrimRight(list[start:i], " \t"), list[i:]
 }
 
 // opaqueTag drops the weakness indicator: weak comparison ignores it.

@@ -1,6 +1,10 @@
 package compress
 
-import "bytes"
+import (
+	"bytes"
+
+	"edgeshop/proxy/httpfield"
+)
 
 // Validators of encoded representations. A gzip or br representation is
 // not the identity one, so it gets a strong entity tag of its own
@@ -40,7 +44,7 @@ func originTag(tag []byte, c Coding) ([]byte, bool) {
 func appendOriginTags(dst, list []byte, c Coding) (out []byte, changed bool) {
 	for first := true; ; first = false {
 		var tag []byte
-		tag, list = nextTag(list)
+		tag, list = httpfield.NextEntityTag(list)
 		if len(tag) == 0 {
 			return dst, changed
 		}
@@ -66,7 +70,7 @@ func encodedMatch(list, etag []byte, c Coding) bool {
 	plain := false
 	for {
 		var tag []byte
-		tag, list = nextTag(list)
+		tag, list = httpfield.NextEntityTag(list)
 		if len(tag) == 0 {
 			return !plain
 		}
@@ -78,30 +82,4 @@ func encodedMatch(list, etag []byte, c Coding) bool {
 			plain = true
 		}
 	}
-}
-
-// nextTag splits the first entity-tag (or "*", or a malformed member up
-// to the next comma) off a comma-separated list; a comma inside the
-// quotes belongs to the tag.
-func nextTag(list []byte) (tag, rest []byte) {
-	i := 0
-	for i < len(list) && (list[i] == ' ' || list[i] == '\t' || list[i] == ',') {
-		i++
-	}
-	start := i
-	if bytes.HasPrefix(list[i:], []byte("W/")) {
-		i += 2
-	}
-	if i < len(list) && list[i] == '"' {
-		if j := bytes.IndexByte(list[i+1:], '"'); j >= 0 {
-			i += j + 2
-		} else {
-			i = len(list)
-		}
-	} else {
-		for i < len(list) && list[i] != ',' {
-			i++
-		}
-	}
-	return trimOWS(list[start:i]), list[i:]
 }
