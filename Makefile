@@ -13,7 +13,8 @@ export EDGESHOP_BIN := $(CURDIR)/$(BIN)
 # deadline to race.
 FUZZ_TARGETS := ./proxy/cache:FuzzParseCacheControl ./proxy/cache:FuzzKey \
 	./origin/api:FuzzDecodeBody ./proxy/clientip:FuzzClient \
-	./proxy/compress:FuzzPreferred ./proxy/server:FuzzLineScanner
+	./proxy/compress:FuzzPreferred ./proxy/server:FuzzLineScanner \
+	./proxy/upstream:FuzzRewriteHead
 FUZZTIME ?= 10s
 FUZZ_TEST_EXECS ?= 30000x
 

@@ -86,9 +86,12 @@ func (c *Cache) serveEntry(ctx *fasthttp.RequestCtx, s *scratch, e *entry, now t
 		if !ok {
 			break
 		}
-		resp.Header.AddBytesKV(name, value)
+		if !equalFold(name, "date") {
+			resp.Header.AddBytesKV(name, value)
+		}
 		fields = rest
 	}
+	setStoredDate(&resp.Header, s, e)
 	s.num = strconv.AppendInt(s.num[:0], age, 10)
 	resp.Header.SetBytesV(fasthttp.HeaderAge, s.num)
 	body := e.body
@@ -106,6 +109,20 @@ func (c *Cache) serveEntry(ctx *fasthttp.RequestCtx, s *scratch, e *entry, now t
 		resp.SetBody(body) // copies: body lives in pooled scratch
 	}
 	setCacheStatus(&resp.Header, s, status)
+}
+
+// setStoredDate sends the Date the stored response has: the origin's, or
+// if it sent none the time it was received (RFC 9110 §6.6.1). With Age it
+// tells the client how old the response is (RFC 9111 §4, §5.1); a cache
+// that sent its own clock's time would make a response look newer than it
+// is.
+func setStoredDate(h *fasthttp.ResponseHeader, s *scratch, e *entry) {
+	if len(e.date) > 0 {
+		httpfield.SetDate(h, e.date)
+		return
+	}
+	s.tmp = fasthttp.AppendHTTPDate(s.tmp[:0], time.Unix(0, e.stored))
+	httpfield.SetDate(h, s.tmp)
 }
 
 // write304 answers with 304 Not Modified and the fields RFC 9110 §15.4.5

@@ -79,7 +79,7 @@ func (l Limits) withDefaults() Limits {
 func New(h fasthttp.RequestHandler, l Limits, log *slog.Logger) *fasthttp.Server {
 	l = l.withDefaults()
 	return &fasthttp.Server{
-		Handler:            refuseAmbiguousFraming(h),
+		Handler:            refuseAmbiguousFraming(dated(h)),
 		ErrorHandler:       writeRejection,
 		ReadTimeout:        l.ReadTimeout,
 		WriteTimeout:       l.WriteTimeout,
@@ -99,8 +99,11 @@ func New(h fasthttp.RequestHandler, l Limits, log *slog.Logger) *fasthttp.Server
 		// The edge answers as the origin did: no Server or default
 		// Content-Type of its own, and multipart bodies pass through
 		// unparsed.
-		NoDefaultServerHeader:        true,
-		NoDefaultContentType:         true,
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		// Date is the edge's to set: a cached response keeps the Date it
+		// was stored with (see dated).
+		NoDefaultDate:                true,
 		DisablePreParseMultipartForm: true,
 		// Responses written while stopping tell the client to reconnect.
 		CloseOnShutdown: true,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"edgeshop/proxy/httpfield"
 	"edgeshop/proxy/server"
 )
 
@@ -199,5 +200,36 @@ func TestServeReportsListenerFailure(t *testing.T) {
 	err = server.Serve(context.Background(), server.New(func(*fasthttp.RequestCtx) {}, server.Limits{}, nil), ln, time.Second)
 	if err == nil {
 		t.Error("Serve on a closed listener returned nil")
+	}
+}
+
+// Every response carries exactly one Date: the one a handler set (a cache
+// hit's stored Date), or the time it is sent.
+func TestEveryResponseHasOneDate(t *testing.T) {
+	const stored = "Mon, 01 Jan 2001 00:00:00 GMT"
+	h := func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/stored":
+			httpfield.SetDate(&ctx.Response.Header, []byte(stored))
+		case "/problem":
+			server.NewProblem(404, "not_found", "no such thing").Write(ctx)
+		}
+		ctx.Response.AppendBodyString("x")
+	}
+	addr, _ := start(t, server.New(h, server.Limits{}, nil), time.Second)
+	for _, tc := range []struct{ path, want string }{{"/plain", ""}, {"/stored", stored}, {"/problem", ""}} {
+		resp, _ := exchange(t, addr, "GET "+tc.path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		got := resp.Header.Values("Date")
+		if len(got) != 1 {
+			t.Fatalf("%s: Date fields %q, want one", tc.path, got)
+		}
+		if tc.want != "" && got[0] != tc.want {
+			t.Errorf("%s: Date %q, want %q", tc.path, got[0], tc.want)
+		}
+		if tc.want == "" {
+			if d, err := http.ParseTime(got[0]); err != nil || time.Since(d) > time.Minute || time.Since(d) < -time.Minute {
+				t.Errorf("%s: Date %q is not now (%v)", tc.path, got[0], err)
+			}
+		}
 	}
 }

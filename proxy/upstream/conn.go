@@ -27,6 +27,9 @@ import (
 //     first. The client's own deadline applies again once the response has
 //     begun. fasthttp sets its read deadline after writing each request,
 //     which is where this one hooks in.
+//   - Responses framed by the connection closing because their
+//     Transfer-Encoding does not end in chunked, which fasthttp refuses
+//     (see coding.go): their header section is rewritten as it is read.
 //
 // A connection serves one request at a time, and the pool hands it from
 // one to the next under a lock, so the fields need no synchronisation.
@@ -36,6 +39,7 @@ type originConn struct {
 	deadline      time.Time     // the read deadline the client asked for
 	awaiting      bool          // a request went out, no response byte came back yet
 	used          bool          // a response was read: the next request reuses the connection
+	inHead        bool          // reads are within a response's header section (see readHeads)
 	peek          peeker        // nil where the platform cannot peek
 	onStale       func()        // called when the check finds the connection closed
 }
@@ -97,13 +101,53 @@ func (c *originConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 && c.awaiting {
 		c.awaiting, c.used = false, true
+		c.inHead = true
 		if c.headerTimeout > 0 {
 			if derr := c.Conn.SetReadDeadline(c.deadline); err == nil {
 				err = derr
 			}
 		}
 	}
+	if c.inHead && n > 0 {
+		n, err = c.readHeads(p, n, err)
+	}
 	return n, err
+}
+
+// readHeads is Read while p[:n] starts with a response's header section:
+// it reads on until p holds the whole section (fasthttp would wait for it
+// too), has rewriteHead frame it, and does the same for the final
+// response's section after a 1xx. A section longer than p, or cut short
+// by an error, is passed on as it is for fasthttp to refuse.
+func (c *originConn) readHeads(p []byte, n int, err error) (int, error) {
+	pos := 0
+	for {
+		end := headEnd(p[pos:n])
+		if end < 0 {
+			if err != nil || n == len(p) {
+				c.inHead = false
+				return n, err
+			}
+			var m int
+			m, err = c.Conn.Read(p[n:])
+			n += m
+			continue
+		}
+		head := p[pos : pos+end]
+		if k := rewriteHead(head); k < len(head) {
+			copy(p[pos+k:], p[pos+end:n])
+			n -= len(head) - k
+			end = k
+		}
+		if !informational(p[pos : pos+end]) {
+			c.inHead = false
+			return n, err
+		}
+		pos += end
+		if pos == n {
+			return n, err // the final response's section comes next
+		}
+	}
 }
 
 // peeker checks a connection for liveness without blocking.
