@@ -119,6 +119,9 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 	}()
 	log = slog.New(telemetry.LogHandler(log.Handler()))
 	tracer := tracing.New(tel.TracerProvider(), tel.Propagator(), s.TraceIncoming).Decide(tel.Sampler())
+	if p := tel.Processor(); p != nil {
+		tracer.Direct(p, tel.Resource())
+	}
 
 	// The public request path. Stages, outermost first: tracing (when on,
 	// put in front below), client identity, rate limit (in front of the

@@ -32,7 +32,8 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 for name in off s10 s100; do for i in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:${port[$name]}$URL_PATH"; done
   echo "$name: $(curl -s -D- -o /dev/null "http://127.0.0.1:${port[$name]}$URL_PATH" | grep -iE '^cache-status:' | tr -d '\r')"; done
-declare -A res cpu
+declare -A res cpu cur
+pair10=""; pair100=""
 order=(off s10 s100)
 for r in $(seq 1 "$REPS"); do
   for name in "${order[@]}"; do
@@ -43,15 +44,20 @@ for r in $(seq 1 "$REPS"); do
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); lat=$(awk '/Latency/ {print $2}' <<<"$out")
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
     us=$(python3 -c "print(round(($t1-$t0)/$HZ*1e6/$reqs, 2))")
-    res[$name]+="$rps "; cpu[$name]+="$us "
+    res[$name]+="$rps "; cpu[$name]+="$us "; cur[$name]=$us
     echo "rep $r $name $rps req/s, proxy CPU $us µs/request (mean latency $lat)"
   done
+  # Paired within the repetition (the three ran back to back), which
+  # cancels most of a shared machine's drift between repetitions.
+  pair10+="$(python3 -c "print(round(100*(${cur[s10]}/${cur[off]}-1),1))") "
+  pair100+="$(python3 -c "print(round(100*(${cur[s100]}/${cur[off]}-1),1))") "
   order=("${order[1]}" "${order[2]}" "${order[0]}")
 done
-med() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+med() { tr " " "\n" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 o=$(echo "${res[off]}" | med); a=$(echo "${res[s10]}" | med); b=$(echo "${res[s100]}" | med)
 echo "median hit req/s: off $o, 10 % $a ($(python3 -c "print(round(100*(1-$a/$o),1))") % less), 100 % $b ($(python3 -c "print(round(100*(1-$b/$o),1))") % less)"
 c0=$(echo "${cpu[off]}" | med); c1=$(echo "${cpu[s10]}" | med); c2=$(echo "${cpu[s100]}" | med)
 echo "median proxy CPU µs/request: off $c0, 10 % $c1 (+$(python3 -c "print(round(100*($c1/$c0-1),1))") %), 100 % $c2 (+$(python3 -c "print(round(100*($c2/$c0-1),1))") %)"
+echo "median of per-repetition CPU ratios: 10 % +$(echo "$pair10" | med) %, 100 % +$(echo "$pair100" | med) % (each: $pair10/ $pair100)"
 for name in s10 s100; do echo "$name dropped spans: $(curl -s "http://127.0.0.1:${admin[$name]}/metrics" | awk '/^edgeshop_trace_spans_dropped_total/ {print $2}')"; done
 echo "path $URL_PATH, wrk -t1 -c64 -d$DUR, proxies on CPU 0 (origin unpinned), wrk on CPU 1, nproc=$(nproc)"

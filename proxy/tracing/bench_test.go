@@ -18,9 +18,11 @@ func BenchmarkStageHit(b *testing.B) {
 		ctx.Response.SetBodyString(`{"id":7}`)
 	}
 	for _, bc := range []struct {
-		name  string
-		ratio float64
-	}{{"off", 0}, {"never", 1e-12}, {"10pct", 0.1}, {"100pct", 1}} {
+		name   string
+		ratio  float64
+		direct bool
+	}{{"off", 0, false}, {"never", 1e-12, false}, {"10pct", 0.1, false}, {"100pct", 1, false},
+		{"direct-10pct", 0.1, true}, {"direct-100pct", 1, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			h := fasthttp.RequestHandler(hit)
 			if bc.ratio > 0 {
@@ -28,7 +30,11 @@ func BenchmarkStageHit(b *testing.B) {
 				tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler),
 					sdktrace.WithSpanProcessor(discard{}), sdktrace.WithIDGenerator(telemetry.IDGenerator()))
 				defer tp.Shutdown(context.Background())
-				h = New(tp, propagator(), Link).Decide(sampler).Stage(hit)
+				tr := New(tp, propagator(), Link).Decide(sampler)
+				if bc.direct {
+					tr.Direct(discard{}, nil)
+				}
+				h = tr.Stage(hit)
 			}
 			var tmpl fasthttp.Request
 			tmpl.SetRequestURI("/api/products/7/")

@@ -25,12 +25,23 @@ func propagator() propagation.TextMapPropagator {
 // and every dropped one sent a traceparent with the flag off and made no
 // client span.
 func TestDecideAgreesWithTheSDK(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sdk span", true: "direct span"}[direct], func(t *testing.T) {
+			decideAgrees(t, direct)
+		})
+	}
+}
+
+func decideAgrees(t *testing.T, direct bool) {
 	const n, ratio = 4000, 0.5
 	sampler := sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec),
 		sdktrace.WithSampler(sampler), sdktrace.WithIDGenerator(telemetry.IDGenerator()))
 	tr := New(tp, propagator(), Link).Decide(sampler)
+	if direct {
+		tr.Direct(rec, nil)
+	}
 	sent := map[string]bool{} // trace id → sampled flag sent upstream
 	h := tr.Stage(func(ctx *fasthttp.RequestCtx) {
 		done := tr.Attempt("http://127.0.0.1:9001", &ctx.Request)
@@ -161,5 +172,45 @@ func TestClientAddress(t *testing.T) {
 	}
 	if got["client.address"] != "203.0.113.9" || got["network.peer.address"] != "192.0.2.1" {
 		t.Errorf("client.address %q, network.peer.address %q", got["client.address"], got["network.peer.address"])
+	}
+}
+
+// TestAttributesSayNothingTwice: a client that connects directly has
+// client.address only (network.peer.address would repeat it), and a plain
+// hit has the cache decision only (its Cache-Status says no more); other
+// answers keep Cache-Status as sent.
+func TestAttributesSayNothingTwice(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	status := "edgeshop; hit"
+	tr := New(tp, propagator(), Link).WithClient(func(*fasthttp.RequestCtx) netip.Addr {
+		return netip.MustParseAddr("192.0.2.1")
+	})
+	h := tr.Stage(func(ctx *fasthttp.RequestCtx) { ctx.Response.Header.Set("Cache-Status", status) })
+	attrs := func() map[string]string {
+		var req fasthttp.Request
+		req.SetRequestURI("/api/products/7/")
+		req.Header.Set("User-Agent", "shop-app/1")
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 4242}, nil)
+		h(&ctx)
+		spans := rec.Ended()
+		got := map[string]string{}
+		for _, a := range spans[len(spans)-1].Attributes() {
+			got[string(a.Key)] = a.Value.String()
+		}
+		return got
+	}
+	hit := attrs()
+	if hit["client.address"] != "192.0.2.1" || hit["network.peer.address"] != "" {
+		t.Errorf("direct client: client.address %q, network.peer.address %q", hit["client.address"], hit["network.peer.address"])
+	}
+	if hit[string(AttrCache)] != "hit" || hit[string(AttrCacheStatus)] != "" || hit["user_agent.original"] != "shop-app/1" {
+		t.Errorf("plain hit: %v", hit)
+	}
+	status = "edgeshop; fwd=uri-miss; stored"
+	miss := attrs()
+	if miss[string(AttrCache)] != "miss" || miss[string(AttrCacheStatus)] != status || miss["user_agent.original"] != "shop-app/1" {
+		t.Errorf("miss: %v", miss)
 	}
 }

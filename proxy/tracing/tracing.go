@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 
@@ -21,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
@@ -68,11 +70,9 @@ const (
 
 const scope = "edgeshop/proxy/tracing"
 
-// userKey holds the request's server span in the RequestCtx's user values
-// until the Stage ends it. A zero-size key: no allocation to box it.
-type spanKey struct{}
-
-var userKey spanKey
+// plainHit is the Cache-Status of a fresh hit, which the decision
+// attribute says in full.
+var plainHit = []byte("edgeshop; hit")
 
 // Tracer instruments the proxy.
 type Tracer struct {
@@ -81,6 +81,24 @@ type Tracer struct {
 	incoming Incoming
 	sampler  sdktrace.Sampler // see Decide; nil: the SDK decides alone
 	client   func(*fasthttp.RequestCtx) netip.Addr
+	// Attribute values that repeat from request to request (the Host
+	// a site is reached by, the clients' User-Agent) reuse one string.
+	host, agent interned
+	direct      sdktrace.SpanProcessor // see Direct
+	res         *resource.Resource
+}
+
+// interned keeps the last string made from a byte value, to hand out
+// again while the value stays the same. Safe for concurrent use.
+type interned struct{ last atomic.Pointer[string] }
+
+func (in *interned) get(b []byte) string {
+	if p := in.last.Load(); p != nil && *p == string(b) {
+		return *p
+	}
+	s := string(b)
+	in.last.Store(&s)
+	return s
 }
 
 // WithClient makes client.address on server spans the client that fn
@@ -110,20 +128,14 @@ func (t *Tracer) Decide(s sdktrace.Sampler) *Tracer {
 	return t
 }
 
-// Span returns the server span of ctx's request (a no-op span outside the
-// Stage). It must not be kept after the handler returns.
-func Span(ctx *fasthttp.RequestCtx) trace.Span {
-	if s, ok := ctx.UserValue(userKey).(trace.Span); ok {
-		return s
-	}
-	return trace.SpanFromContext(context.Background())
-}
-
 // Stage opens a server span around the rest of the chain. The span's
 // context goes into the request's traceparent (replacing the client's),
 // which is where the attempt hook finds its parent. The span ends before
 // the handler returns: fasthttp reuses ctx.
 func (t *Tracer) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	if t.direct != nil && t.sampler != nil {
+		return t.directStage(next)
+	}
 	return func(ctx *fasthttp.RequestCtx) {
 		h := headerCarrier{&ctx.Request.Header}
 		parent := context.Background()
@@ -162,11 +174,8 @@ func (t *Tracer) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 		}
 		// Span name and http.route: the origins' route template, when
 		// the path matches one (semantic conventions: "{method} {route}").
-		name, route := method, routes.Match(ctx.Path())
-		if route != 0 {
-			name = method + " " + routes.Name(route)
-		}
-		_, span := t.tracer.Start(parent, name, opts[:n]...)
+		route := routes.Match(ctx.Path())
+		_, span := t.tracer.Start(parent, spanName(method, route), opts[:n]...)
 		// Resolved before the chain runs: the forward to an origin
 		// appends the peer to X-Forwarded-For.
 		var client netip.Addr
@@ -177,8 +186,6 @@ func (t *Tracer) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 		// client's), where Attempt finds it. Written here without the
 		// propagator's allocations: this runs on every hit too.
 		setTraceparent(&ctx.Request.Header, span.SpanContext())
-		ctx.SetUserValue(userKey, span)
-		defer ctx.RemoveUserValue(userKey)
 		defer span.End()
 
 		next(ctx)
@@ -187,45 +194,105 @@ func (t *Tracer) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 			return
 		}
 		status := ctx.Response.StatusCode()
-		attrs := make([]attribute.KeyValue, 0, 12)
-		attrs = append(attrs,
-			semconv.HTTPRequestMethodKey.String(method),
-			semconv.URLPath(string(ctx.Path())),
-			semconv.HTTPRoute(routes.Name(route)),
-			semconv.URLScheme("http"),
-			semconv.HTTPResponseStatusCode(status),
-			semconv.ServerAddress(string(ctx.Host())),
-			semconv.UserAgentOriginal(string(ctx.UserAgent())),
-		)
-		if ip := ctx.RemoteIP(); ip != nil {
-			peer := ip.String()
-			addr := peer
-			if client.IsValid() {
-				addr = client.String()
-			}
-			attrs = append(attrs, semconv.ClientAddress(addr), semconv.NetworkPeerAddress(peer))
-		}
-		if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
-			attrs = append(attrs, semconv.ServerPort(a.Port))
-		}
-		if cs := ctx.Response.Header.Peek("Cache-Status"); len(cs) > 0 {
-			attrs = append(attrs, AttrCache.String(CacheDecision(cs)), AttrCacheStatus.String(string(cs)))
-		}
-		switch {
-		case status == fasthttp.StatusTooManyRequests:
-			attrs = append(attrs, AttrRateLimit.String("limited"))
-		case len(ctx.Response.Header.Peek("RateLimit")) > 0:
-			attrs = append(attrs, AttrRateLimit.String("allowed"))
-		}
+		var buf [maxServerAttrs]attribute.KeyValue
+		attrs := t.serverAttrs(buf[:0], ctx, method, route, client)
 		span.SetAttributes(attrs...)
 		// Server spans: only 5xx is an error (4xx is the client's).
 		if status >= 500 {
 			span.SetStatus(codes.Error, "")
-			attrs = append(attrs[:0], semconv.ErrorTypeKey.String(strconv.Itoa(status)))
+			attrs = append(attrs[:0], semconv.ErrorTypeKey.String(statusText(status)))
 			span.SetAttributes(attrs...)
 		}
 	}
 }
+
+// serverAttrs appends a server span's attributes to dst (at most
+// maxServerAttrs): the semantic conventions' HTTP server attributes, the
+// cache's decision and the rate limiter's.
+func (t *Tracer) serverAttrs(dst []attribute.KeyValue, ctx *fasthttp.RequestCtx, method string, route int, client netip.Addr) []attribute.KeyValue {
+	status := ctx.Response.StatusCode()
+	attrs := append(dst,
+		semconv.HTTPRequestMethodKey.String(method),
+		semconv.URLPath(string(ctx.Path())),
+		semconv.HTTPRoute(routes.Name(route)),
+		semconv.URLScheme("http"),
+		semconv.HTTPResponseStatusCode(status),
+		semconv.ServerAddress(t.host.get(ctx.Host())),
+		semconv.UserAgentOriginal(t.agent.get(ctx.UserAgent())),
+	)
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		// network.peer.address only where it says something
+		// client.address does not: behind trusted proxies.
+		peer, _ := netip.AddrFromSlice(a.IP)
+		peer = peer.Unmap()
+		if client.IsValid() && client != peer {
+			attrs = append(attrs, semconv.ClientAddress(client.String()), semconv.NetworkPeerAddress(peer.String()))
+		} else {
+			attrs = append(attrs, semconv.ClientAddress(peer.String()))
+		}
+	}
+	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
+		attrs = append(attrs, semconv.ServerPort(a.Port))
+	}
+	if cs := ctx.Response.Header.Peek("Cache-Status"); len(cs) > 0 {
+		// The decision always; the field as sent when it says more
+		// than a plain hit (why it went forward, stored or not).
+		decision := CacheDecision(cs)
+		attrs = append(attrs, AttrCache.String(decision))
+		if decision != "hit" || !bytes.Equal(cs, plainHit) {
+			attrs = append(attrs, AttrCacheStatus.String(string(cs)))
+		}
+	}
+	switch {
+	case status == fasthttp.StatusTooManyRequests:
+		attrs = append(attrs, AttrRateLimit.String("limited"))
+	case len(ctx.Response.Header.Peek("RateLimit")) > 0:
+		attrs = append(attrs, AttrRateLimit.String("allowed"))
+	}
+	return attrs
+}
+
+// spanNames holds "{method} {route}" for every known method and route,
+// made once: a sampled request's span name costs no allocation.
+var spanNames = func() (n [len(knownMethods)][routes.Count]string) {
+	for i, m := range knownMethods {
+		for r := 1; r < routes.Count; r++ {
+			n[i][r] = m + " " + routes.Name(r)
+		}
+	}
+	return n
+}()
+
+// spanName is the server span's name: "{method} {route}" when the path
+// matches one of the origins' route templates, else the method (semantic
+// conventions).
+func spanName(method string, route int) string {
+	if route <= 0 || route >= routes.Count {
+		return method
+	}
+	for i, m := range knownMethods {
+		if m == method {
+			return spanNames[i][route]
+		}
+	}
+	return method + " " + routes.Name(route)
+}
+
+// statusText is strconv.Itoa for status codes, without allocating for the
+// 5xx ones spans record.
+func statusText(status int) string {
+	if status >= 500 && status < 600 {
+		return statuses5xx[status-500]
+	}
+	return strconv.Itoa(status)
+}
+
+var statuses5xx = func() (s [100]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(500 + i)
+	}
+	return s
+}()
 
 // Attempt opens a client span for one exchange with the origin at
 // originURL, child of the span whose context req's traceparent holds, and
@@ -314,8 +381,12 @@ func writeTraceparent(h *fasthttp.RequestHeader, tid trace.TraceID, sid trace.Sp
 	if sampled {
 		b[len(b)-1] = '1'
 	}
-	h.SetBytesV("traceparent", b)
+	// SetCanonical: the name is given as fasthttp normalises it, which
+	// spares the per-request normalisation (Peek("traceparent") finds it).
+	h.SetCanonical(traceparentName, b)
 }
+
+var traceparentName = []byte("Traceparent")
 
 // CacheDecision reads this edge's member of a Cache-Status field (RFC
 // 9211): "hit", "stale" (served stale, or a stale entry sent to be

@@ -44,6 +44,7 @@ type Telemetry struct {
 	sdk        *sdktrace.TracerProvider // nil when disabled
 	sampler    sdktrace.Sampler         // nil when disabled
 	queue      *queue                   // nil when disabled
+	res        *resource.Resource       // nil when disabled
 }
 
 // Setup reads the OTEL_* variables and returns the process's tracing. It
@@ -69,15 +70,9 @@ func Setup(ctx context.Context, opt Options) (*Telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Spans are worth less than requests: no retries, so a dead collector
-	// fails each batch quickly and the queue keeps moving.
-	expOpts := []otlptracehttp.Option{otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false})}
-	if env("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
-		expOpts = append(expOpts, otlptracehttp.WithEndpointURL(DefaultEndpoint+"/v1/traces"))
-	}
-	exp, err := otlptracehttp.New(ctx, expOpts...)
+	exp, err := newExporter(ctx, env)
 	if err != nil {
-		return nil, fmt.Errorf("setting OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+		return nil, err
 	}
 	qopt, err := queueOptionsFromEnv(env)
 	if err != nil {
@@ -90,11 +85,40 @@ func Setup(ctx context.Context, opt Options) (*Telemetry, error) {
 		return nil, err
 	}
 	t.queue = newQueue(exp, qopt)
+	// What the provider makes of res (WithResource merges the
+	// environment's in), for spans built outside it (Resource).
+	if t.res, err = resource.Merge(resource.Environment(), res); err != nil {
+		t.res = res
+	}
 	t.sdk = sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSpanProcessor(t.queue),
 		sdktrace.WithSampler(t.sampler), sdktrace.WithIDGenerator(idGenerator{}))
 	t.provider = t.sdk
 	t.install()
 	return t, nil
+}
+
+// newExporter returns the OTLP/HTTP exporter the OTEL_EXPORTER_OTLP_*
+// variables describe: edgeshop's own (otlp.go), which writes the protobuf
+// request directly, or the SDK's otlptracehttp where TLS client settings
+// are asked for. Spans are worth less than requests: neither retries, so
+// a dead collector fails each batch quickly and the queue keeps moving.
+func newExporter(ctx context.Context, env func(string) string) (sdktrace.SpanExporter, error) {
+	cfg, ok, err := otlpConfigFromEnv(env)
+	if err != nil {
+		return nil, err
+	}
+	if ok && !strings.EqualFold(env("EDGESHOP_OTLP_EXPORTER"), "sdk") {
+		return newOTLPExporter(cfg), nil
+	}
+	expOpts := []otlptracehttp.Option{otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false})}
+	if env("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+		expOpts = append(expOpts, otlptracehttp.WithEndpointURL(DefaultEndpoint+"/v1/traces"))
+	}
+	exp, err := otlptracehttp.New(ctx, expOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("setting OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+	}
+	return exp, nil
 }
 
 func (t *Telemetry) install() {
@@ -129,6 +153,20 @@ func newResource(ctx context.Context, opt Options, env func(string) string) (*re
 
 // TracerProvider returns the provider spans start from.
 func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.provider }
+
+// Processor returns the span processor finished spans go to (the export
+// queue), for instrumentation that builds its spans itself
+// (tracing.Direct); nil when tracing is disabled.
+func (t *Telemetry) Processor() sdktrace.SpanProcessor {
+	if t.queue == nil {
+		return nil
+	}
+	return t.queue
+}
+
+// Resource returns the resource spans are exported with; nil when tracing
+// is disabled.
+func (t *Telemetry) Resource() *resource.Resource { return t.res }
 
 // Tracer returns a tracer for the named instrumentation scope.
 func (t *Telemetry) Tracer(name string) trace.Tracer { return t.provider.Tracer(name) }
