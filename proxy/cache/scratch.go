@@ -87,32 +87,56 @@ func (s *scratch) readRequest(req *fasthttp.Request) bool {
 		return false
 	}
 	s.lookup = s.key
-	h := &req.Header
+	// One pass over the request's fields, not a lookup per field: each
+	// Peek walks the whole list (and normalises the name it is given).
 	s.cc.reset()
-	lines := h.PeekAll(fasthttp.HeaderCacheControl)
-	for _, l := range lines {
-		s.cc.parse(l)
-	}
-	s.noCache = s.cc.noCache
-	if len(lines) == 0 {
-		// §5.4: Pragma counts only when Cache-Control is absent.
-		for _, l := range h.PeekAll(fasthttp.HeaderPragma) {
-			if hasToken(l, "no-cache") {
-				s.noCache = true
+	s.noCache, s.auth = false, false
+	s.inm, s.ims, s.rng, s.ifRange = s.inm[:0], s.ims[:0], s.rng[:0], s.ifRange[:0]
+	var ccLines, pragmaNoCache, ims, rng, ifRange bool
+	for name, value := range req.Header.All() {
+		if len(name) < 5 {
+			continue
+		}
+		switch name[0] | 0x20 {
+		case 'c':
+			if equalFold(name, "cache-control") {
+				ccLines = true
+				s.cc.parse(value)
+			}
+		case 'p':
+			if equalFold(name, "pragma") && hasToken(value, "no-cache") {
+				pragmaNoCache = true
+			}
+		case 'a':
+			if equalFold(name, "authorization") && len(value) > 0 {
+				s.auth = true
+			}
+		case 'i':
+			switch {
+			case equalFold(name, "if-none-match"):
+				if len(s.inm) > 0 {
+					s.inm = append(s.inm, ',')
+				}
+				s.inm = append(s.inm, value...)
+			case equalFold(name, "if-modified-since") && !ims: // the first, as Peek
+				ims = true
+				s.ims = append(s.ims, value...)
+			case equalFold(name, "if-range") && !ifRange:
+				ifRange = true
+				s.ifRange = append(s.ifRange, value...)
+			}
+		case 'r':
+			if equalFold(name, "range") && !rng {
+				rng = true
+				s.rng = append(s.rng, value...)
 			}
 		}
 	}
-	s.auth = len(h.Peek(fasthttp.HeaderAuthorization)) > 0
-	s.inm = s.inm[:0]
-	for i, l := range h.PeekAll(fasthttp.HeaderIfNoneMatch) {
-		if i > 0 {
-			s.inm = append(s.inm, ',')
-		}
-		s.inm = append(s.inm, l...)
+	s.noCache = s.cc.noCache
+	if !ccLines && pragmaNoCache {
+		// §5.4: Pragma counts only when Cache-Control is absent.
+		s.noCache = true
 	}
-	s.ims = append(s.ims[:0], h.Peek(fasthttp.HeaderIfModifiedSince)...)
-	s.rng = append(s.rng[:0], h.Peek(fasthttp.HeaderRange)...)
-	s.ifRange = append(s.ifRange[:0], h.Peek(fasthttp.HeaderIfRange)...)
 	return true
 }
 
