@@ -90,6 +90,7 @@ const (
 type Cache struct {
 	store    *freecache.Cache
 	now      func() time.Time
+	reqTime  bool // now is the real clock: a request's own time will do (requestTime)
 	log      *slog.Logger
 	fetchFn  func(req *fasthttp.Request, resp *fasthttp.Response) error
 	sid      time.Duration                       // Options.StaleIfDisconnected
@@ -123,9 +124,9 @@ func New(opt Options) (*Cache, error) {
 	if int64(int(opt.Size)) != opt.Size {
 		return nil, errors.New("cache: size too large for this platform")
 	}
-	now := opt.Now
+	now, reqTime := opt.Now, false
 	if now == nil {
-		now = time.Now
+		now, reqTime = time.Now, true
 	}
 	log := opt.Log
 	if log == nil {
@@ -135,6 +136,7 @@ func New(opt Options) (*Cache, error) {
 	c := &Cache{
 		store:      freecache.NewCacheCustomTimer(int(opt.Size), clock{now}),
 		now:        now,
+		reqTime:    reqTime,
 		log:        log,
 		fetchFn:    opt.Fetch,
 		sid:        max(opt.StaleIfDisconnected, 0),
@@ -155,6 +157,16 @@ func New(opt Options) (*Cache, error) {
 	// miss, not as an old variant.
 	c.epochs.Store(uint64(now().UnixNano()))
 	return c, nil
+}
+
+// requestTime is "now" for answering ctx's request: the time fasthttp
+// read it (one clock read less per hit), unless Options.Now sets the
+// clock.
+func (c *Cache) requestTime(ctx *fasthttp.RequestCtx) time.Time {
+	if c.reqTime {
+		return ctx.Time()
+	}
+	return c.now()
 }
 
 // clock is freecache's Timer over Options.Now: TTLs follow the same clock

@@ -56,7 +56,7 @@ func (c *Cache) serve(next fasthttp.RequestHandler, ctx *fasthttp.RequestCtx) {
 		return
 	}
 	head := ctx.Request.Header.IsHead()
-	now := c.now()
+	now := c.requestTime(ctx)
 	kind, coalesce := fwdURIMiss, true
 	switch c.find(s, &ctx.Request.Header) {
 	case foundEntry:

@@ -89,9 +89,14 @@ func (c *Compressor) Negotiate(next fasthttp.RequestHandler) fasthttp.RequestHan
 		h := &ctx.Request.Header
 		lines := h.PeekAll(fasthttp.HeaderAcceptEncoding)
 		want := canonical[Preferred(lines)]
-		if len(lines) != 1 || !bytes.Equal(lines[0], want) {
+		switch {
+		case len(lines) == 0:
+			// SetCanonical: the name as fasthttp stores it, without
+			// normalising it again on every request.
+			h.SetCanonical(headerAcceptEncoding, want)
+		case len(lines) != 1 || !bytes.Equal(lines[0], want):
 			h.Del(fasthttp.HeaderAcceptEncoding)
-			h.SetBytesKV(headerAcceptEncoding, want)
+			h.SetCanonical(headerAcceptEncoding, want)
 		}
 		next(ctx)
 	}

@@ -81,7 +81,9 @@ func statusIndex(code int) int {
 // Stage measures the rest of the chain.
 func (r *Requests) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
-		start := time.Now()
+		// From when fasthttp read the request (it reads the clock for
+		// that anyway): one clock read less per request.
+		start := ctx.Time()
 		next(ctx)
 		d := time.Since(start)
 		route := routes.Match(ctx.Path())
