@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"runtime/debug"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -51,7 +52,8 @@ func TestReleaseWhenIdle(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	go releaseWhenIdle(ctx, 50*time.Millisecond, 1<<20, func(before, after uint64) { releases <- release{before, after} })
+	var served atomic.Uint64
+	go releaseWhenIdle(ctx, 50*time.Millisecond, 1<<20, served.Load, func(before, after uint64) { releases <- release{before, after} })
 	<-busy
 	select {
 	case r := <-releases:
@@ -65,5 +67,32 @@ func TestReleaseWhenIdle(t *testing.T) {
 	case r := <-releases:
 		t.Errorf("a second release in the same quiet spell: %+v", r)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestNoReleaseWhileServing: a proxy serving requests is not idle, however
+// little it allocates.
+func TestNoReleaseWhileServing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for range 64 {
+		sink = append(sink, make([]byte, 1<<20))
+	}
+	sink = sink[:0]
+	var served atomic.Uint64
+	released := make(chan struct{}, 1)
+	go releaseWhenIdle(ctx, 20*time.Millisecond, 1<<20, served.Load, func(uint64, uint64) { released <- struct{}{} })
+	for start := time.Now(); time.Since(start) < 300*time.Millisecond; time.Sleep(time.Millisecond) {
+		served.Add(10) // 10,000 requests a second, no allocation
+		select {
+		case <-released:
+			t.Fatal("released while requests were being served")
+		default:
+		}
+	}
+	select { // and once they stop, it does
+	case <-released:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no release after requests stopped")
 	}
 }

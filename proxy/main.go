@@ -152,11 +152,6 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 			log.Debug("garbage collection target set for the cache", "gc_percent", percent)
 		}
 	}
-	// Memory a burst (or connections that went idle) left behind goes
-	// back to the system once allocation stops: see releaseWhenIdle.
-	go releaseWhenIdle(ctx, idleCheckInterval, quietAllocBytes, func(before, after uint64) {
-		log.Debug("released memory while quiet", "before_mib", before>>20, "after_mib", after>>20)
-	})
 	var c *cache.Cache
 	fetch := forwarder.Fetch
 	if certs != nil {
@@ -194,6 +189,11 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		accessLog = log
 	}
 	requests := metrics.NewRequests(accessLog)
+	// Memory a burst (or connections that went idle) left behind goes
+	// back to the system once the proxy is idle: see releaseWhenIdle.
+	go releaseWhenIdle(ctx, idleCheckInterval, quietAllocBytes, requests.Total, func(before, after uint64) {
+		log.Debug("released memory while idle", "before_mib", before>>20, "after_mib", after>>20)
+	})
 	stages = append([]edge.Stage{requests.Stage}, stages...)
 	adminOpt.Metrics = metrics.New(c, origins, metrics.RateLimit(rateLimits), tel.Collector(), requests, metrics.Compress(comp))
 	if tel.Enabled() {

@@ -124,6 +124,20 @@ func (r *Requests) logRequest(ctx *fasthttp.RequestCtx, route, status int, d tim
 	r.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
 
+// Total is the number of requests counted so far.
+func (r *Requests) Total() uint64 {
+	var n uint64
+	for rm := range r.touched {
+		if !r.touched[rm].Load() {
+			continue
+		}
+		for si := range nStatus {
+			n += r.counts[rm*nStatus+si].Load()
+		}
+	}
+	return n
+}
+
 // Describe implements prometheus.Collector.
 func (r *Requests) Describe(ch chan<- *prometheus.Desc) {
 	ch <- requestsDesc
