@@ -766,12 +766,16 @@ func TestFailoverReloadOrigins(t *testing.T) {
 	if n := len(c.states()); n != 2 {
 		t.Errorf("a failed reload changed the list: %d origins", n)
 	}
+	// Both get traffic. p2c weighs each origin's latency, which health
+	// checks keep measuring: on a loaded machine one slow check can keep
+	// an origin out of a few dozen sequential picks, so ask for both
+	// within a bound, not within a fixed count.
 	seen := map[string]bool{}
-	for range 20 {
+	for until := time.Now().Add(5 * time.Second); !(seen["a"] && seen["b"]) && time.Now().Before(until); {
 		seen[served()] = true
 	}
 	if !seen["a"] || !seen["b"] {
-		t.Errorf("after the reload served by %v, want both", seen)
+		t.Errorf("after the reload served by %v within 5 s, want both", seen)
 	}
 	if n := dials.Load(); n != 1 {
 		t.Errorf("the client dialled the proxy %d times: reloads dropped its connection", n)
