@@ -90,7 +90,7 @@ func (s *scratch) readRequest(req *fasthttp.Request) bool {
 	// One pass over the request's fields, not a lookup per field: each
 	// Peek walks the whole list (and normalises the name it is given).
 	s.cc.reset()
-	s.noCache, s.auth = false, false
+	s.auth = false
 	s.inm, s.ims, s.rng, s.ifRange = s.inm[:0], s.ims[:0], s.rng[:0], s.ifRange[:0]
 	var ccLines, pragmaNoCache, ims, rng, ifRange bool
 	for name, value := range req.Header.All() {

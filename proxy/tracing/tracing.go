@@ -132,6 +132,10 @@ func (t *Tracer) Decide(s sdktrace.Sampler) *Tracer {
 // context goes into the request's traceparent (replacing the client's),
 // which is where the attempt hook finds its parent. The span ends before
 // the handler returns: fasthttp reuses ctx.
+//
+// The proxy runs it with Decide and Direct (directStage). The path below,
+// spans through the SDK, is what a Tracer without them does, and the
+// reference TestDirectSpanIsTheSDKSpan holds the direct spans to.
 func (t *Tracer) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	if t.direct != nil && t.sampler != nil {
 		return t.directStage(next)

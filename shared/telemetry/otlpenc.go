@@ -73,9 +73,13 @@ func (e *otlpEncoder) fixed32(field int, v uint32) {
 
 // str writes a string field; proto3 leaves an empty one out.
 func (e *otlpEncoder) str(field int, s string) {
-	if s == "" {
-		return
+	if s != "" {
+		e.strAlways(field, s)
 	}
+}
+
+// strAlways writes a string field even if empty (a oneof member).
+func (e *otlpEncoder) strAlways(field int, s string) {
 	e.tag(field, wireBytes)
 	e.b = binary.AppendUvarint(e.b, uint64(len(s)))
 	e.b = append(e.b, s...)
@@ -319,42 +323,19 @@ func (e *otlpEncoder) anyValue(field int, v attribute.Value) {
 		e.tag(4, wireFixed64)
 		e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(v.AsFloat64()))
 	case attribute.STRING:
-		s := v.AsString()
-		e.tag(1, wireBytes)
-		e.b = binary.AppendUvarint(e.b, uint64(len(s)))
-		e.b = append(e.b, s...)
+		e.strAlways(1, v.AsString())
 	case attribute.BYTESLICE:
 		e.bytesAlways(7, v.AsByteSlice())
 	case attribute.BOOLSLICE:
-		a := e.begin(5)
-		for _, x := range v.AsBoolSlice() {
-			e.anyValue(1, attribute.BoolValue(x))
-		}
-		e.end(a)
+		arrayValue(e, v.AsBoolSlice(), attribute.BoolValue)
 	case attribute.INT64SLICE:
-		a := e.begin(5)
-		for _, x := range v.AsInt64Slice() {
-			e.anyValue(1, attribute.Int64Value(x))
-		}
-		e.end(a)
+		arrayValue(e, v.AsInt64Slice(), attribute.Int64Value)
 	case attribute.FLOAT64SLICE:
-		a := e.begin(5)
-		for _, x := range v.AsFloat64Slice() {
-			e.anyValue(1, attribute.Float64Value(x))
-		}
-		e.end(a)
+		arrayValue(e, v.AsFloat64Slice(), attribute.Float64Value)
 	case attribute.STRINGSLICE:
-		a := e.begin(5)
-		for _, x := range v.AsStringSlice() {
-			e.anyValue(1, attribute.StringValue(x))
-		}
-		e.end(a)
+		arrayValue(e, v.AsStringSlice(), attribute.StringValue)
 	case attribute.SLICE:
-		a := e.begin(5)
-		for _, x := range v.AsSlice() {
-			e.anyValue(1, x)
-		}
-		e.end(a)
+		arrayValue(e, v.AsSlice(), func(x attribute.Value) attribute.Value { return x })
 	case attribute.MAP:
 		a := e.begin(6)
 		for _, x := range v.AsMap() {
@@ -366,4 +347,14 @@ func (e *otlpEncoder) anyValue(field int, v attribute.Value) {
 		e.str(1, "INVALID")
 	}
 	e.end(m)
+}
+
+// arrayValue writes an AnyValue's array_value member: each of xs as an
+// AnyValue.
+func arrayValue[T any](e *otlpEncoder, xs []T, value func(T) attribute.Value) {
+	a := e.begin(5)
+	for _, x := range xs {
+		e.anyValue(1, value(x))
+	}
+	e.end(a)
 }
