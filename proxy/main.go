@@ -230,11 +230,11 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 3)
-	serve := func(h fasthttp.RequestHandler, ln net.Listener) {
+	serve := func(h fasthttp.RequestHandler, ln net.Listener, opts ...server.Option) {
 		defer cancel()
-		done <- server.Serve(ctx, server.New(h, limits, log), ln, shutdownGrace)
+		done <- server.Serve(ctx, server.New(h, limits, log), ln, shutdownGrace, opts...)
 	}
-	go serve(handler, public)
+	go serve(handler, public, server.ParkIdle(s.ParkIdleAfter))
 	adminOpt.Reload = func() error { return reloadOrigins(origins, log) }
 	go serve(admin.New(origins, adminOpt).Handle, internal)
 	listeners := 2

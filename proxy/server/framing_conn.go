@@ -18,17 +18,25 @@ var errLineEnding = errors.New("header block line not ended by CRLF")
 // after a block ended by LF LF until the read timeout; RFC 9112 §2.2 lets a
 // server accept bare LF, but a front end and a back end that disagree on
 // line endings are a smuggling vector, so the edge refuses them at once.
-type strictListener struct{ net.Listener }
+type strictListener struct {
+	net.Listener
+	lot *lot // parks idle connections; nil: off
+}
 
 // StrictLineEndings wraps ln so that every request line, header field line
 // and trailer field line its connections receive must end in CRLF (RFC 9112
 // §2.2); the first one that does not ends the connection with 400
 // bad_framing. Serve applies it to every listener it serves.
 func StrictLineEndings(ln net.Listener) net.Listener {
-	if _, ok := ln.(strictListener); ok {
-		return ln
+	return strictLineEndings(ln, nil)
+}
+
+func strictLineEndings(ln net.Listener, l *lot) net.Listener {
+	if sl, ok := ln.(strictListener); ok {
+		sl.lot = l
+		return sl
 	}
-	return strictListener{ln}
+	return strictListener{Listener: ln, lot: l}
 }
 
 func (l strictListener) Accept() (net.Conn, error) {
@@ -41,7 +49,7 @@ func (l strictListener) Accept() (net.Conn, error) {
 	if tc, ok := c.(tlsConn); ok {
 		return &strictTLSConn{strictConn: strictConn{Conn: c}, tls: tc}, nil
 	}
-	return &strictConn{Conn: c}, nil
+	return &strictConn{Conn: c, park: l.lot.parkingFor(c)}, nil
 }
 
 type tlsConn interface {
@@ -56,7 +64,8 @@ type tlsConn interface {
 type strictConn struct {
 	net.Conn
 	scan lineScanner
-	err  error // sticky once a line ending was refused
+	err  error      // sticky once a line ending was refused
+	park *parkState // nil: the connection never parks (see park.go)
 }
 
 // Read delivers the bytes before a refused line ending together with
@@ -76,6 +85,9 @@ func (c *strictConn) Read(p []byte) (int, error) {
 			c.err = errLineEnding
 			return bad, c.err
 		}
+	}
+	if c.park != nil {
+		return c.parkRead(n, err)
 	}
 	return n, err
 }

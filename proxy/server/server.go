@@ -116,17 +116,29 @@ func New(h fasthttp.RequestHandler, l Limits, log *slog.Logger) *fasthttp.Server
 // grace to finish. It returns nil after a clean stop, the error that
 // stopped serving early, or an error if grace ran out. Connections are
 // read through StrictLineEndings.
-func Serve(ctx context.Context, srv *fasthttp.Server, ln net.Listener, grace time.Duration) error {
+func Serve(ctx context.Context, srv *fasthttp.Server, ln net.Listener, grace time.Duration, opts ...Option) error {
+	var o serveOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	parking, err := newLot(srv, o.parkAfter)
+	if err != nil {
+		return fmt.Errorf("serve %s: parking idle connections: %w", ln.Addr(), err)
+	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(StrictLineEndings(ln)) }()
+	go func() { served <- srv.Serve(strictLineEndings(ln, parking)) }()
 	select {
 	case err := <-served:
+		parking.stop()
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
+	// Parked connections are closed first; from here on a connection
+	// whose read parks is closed instead.
+	parking.stop()
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	err := srv.ShutdownWithContext(sctx)
+	err = srv.ShutdownWithContext(sctx)
 	// If Serve had not yet registered ln when shutdown began, closing it
 	// here still ends Serve; otherwise this is a harmless second close.
 	_ = ln.Close()

@@ -39,6 +39,7 @@ func TestDefaults(t *testing.T) {
 		UpstreamTimeout:          10 * time.Second,
 		ReadTimeout:              30 * time.Second,
 		IdleTimeout:              90 * time.Second,
+		ParkIdleAfter:            time.Second,
 		RateLimit:                defaultRateLimit(t),
 		Balance:                  defaultBalance(1, 1),
 		TLS:                      settings.TLS{HSTS: "max-age=31536000"},
@@ -81,6 +82,7 @@ func TestSources(t *testing.T) {
 		UpstreamTimeout:          2 * time.Second,
 		ReadTimeout:              30 * time.Second,
 		IdleTimeout:              90 * time.Second,
+		ParkIdleAfter:            time.Second,
 		RateLimit:                defaultRateLimit(t),
 		Balance:                  defaultBalance(1, 1),
 		TLS:                      settings.TLS{HSTS: "max-age=31536000"},
@@ -115,6 +117,8 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{"timeout not a duration", nil, map[string]string{"EDGE_UPSTREAM_TIMEOUT": "soon"}, "--upstream-timeout"},
 		{"read timeout zero", nil, map[string]string{"EDGE_READ_TIMEOUT": "0s"}, "--read-timeout"},
 		{"idle timeout negative", []string{"--idle-timeout", "-1s"}, nil, "--idle-timeout"},
+		{"park delay negative", nil, map[string]string{"EDGE_PARK_IDLE_AFTER": "-1s"}, "--park-idle-after"},
+		{"park delay not a duration", []string{"--park-idle-after", "later"}, nil, "--park-idle-after"},
 		{"stray argument", []string{"serve"}, nil, "serve"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Parking idle keep-alive connections.
+//
+// fasthttp serves each connection on a goroutine of its own, which waits
+// in a read for the connection's next request. An idle connection so
+// keeps a stack (4–8 KiB) and fasthttp's per-connection state; 10,000 of
+// them cost about 57 MiB (issue 8's memory goal allows 64 MiB beyond the
+// cache, binary included).
+//
+// A parked connection has neither. When a kept-alive connection has waited
+// longer than the park delay for its next request, its read ends early
+// with errPark. fasthttp takes an error before a keep-alive request's
+// first byte for the client going away: it ends the connection's
+// goroutine, returns its buffers and context to its pools, and closes the
+// connection. That Close, on a connection whose read parked, hands it to
+// the lot instead: an epoll set of its own, not the runtime's. When the
+// client sends its next request, the lot serves the connection again with
+// fasthttp's ServeConn. A parked connection that stays idle until the idle
+// timeout is closed by the lot, as fasthttp would have.
+//
+// Only plain TCP connections park (a TLS connection may hold decrypted
+// bytes of its own), only between requests (the line scanner is at the
+// start of a request with nothing of it read, and a response went out
+// since the last read), and only when the read timeout is set, so that
+// fasthttp always replaces the shortened deadline once a request begins.
+
+// errPark ends a read that waited the park delay for a keep-alive
+// connection's next request.
+var errPark = errors.New("idle keep-alive connection parked")
+
+// Option configures Serve.
+type Option func(*serveOptions)
+
+type serveOptions struct {
+	parkAfter time.Duration
+}
+
+// ParkIdle makes Serve park a keep-alive connection that has waited after
+// for its next request: it gives up its goroutine, buffers and request
+// context until the request comes (see the comment above errPark). 0 keeps
+// every connection on its goroutine. It has no effect on TLS connections,
+// on systems without epoll, or when the server has no ReadTimeout.
+func ParkIdle(after time.Duration) Option {
+	return func(o *serveOptions) { o.parkAfter = after }
+}
+
+// parkState is a connection's parking bookkeeping. Everything but parked
+// is touched only by the goroutine serving the connection.
+type parkState struct {
+	lot   *lot
+	after time.Duration
+	// wrote: a response went out since the connection's last read.
+	wrote bool
+	// idleWait: the read deadline in force is the park delay, standing in
+	// for fasthttp's idle deadline until.
+	idleWait bool
+	until    time.Time
+	// parked: the last read returned errPark, so Close parks.
+	parked atomic.Bool
+	key    uint64 // the lot's key while parked
+}
+
+// parkable reports whether the scanner is between requests: at a
+// request's start with nothing of it read.
+func (s *lineScanner) parkable() bool {
+	return s.state == stStart && !s.cr && s.lineLen == 0
+}
+
+func (c *strictConn) Write(b []byte) (int, error) {
+	if p := c.park; p != nil {
+		p.wrote = true
+	}
+	return c.Conn.Write(b)
+}
+
+// SetReadDeadline shortens fasthttp's idle deadline to the park delay
+// when the connection is between requests.
+func (c *strictConn) SetReadDeadline(t time.Time) error {
+	p := c.park
+	if p == nil {
+		return c.Conn.SetReadDeadline(t)
+	}
+	p.idleWait = false
+	if !p.wrote || t.IsZero() || c.err != nil || !c.scan.parkable() {
+		return c.Conn.SetReadDeadline(t)
+	}
+	p.wrote = false
+	now := time.Now()
+	if t.Sub(now) <= p.after {
+		return c.Conn.SetReadDeadline(t)
+	}
+	p.idleWait, p.until = true, t
+	return c.Conn.SetReadDeadline(now.Add(p.after))
+}
+
+// parkRead is Read's part for a parking connection: it turns the park
+// delay's timeout into errPark.
+func (c *strictConn) parkRead(n int, err error) (int, error) {
+	p := c.park
+	if n > 0 {
+		p.wrote = false
+	}
+	if !p.idleWait {
+		return n, err
+	}
+	p.idleWait = false
+	var ne net.Error
+	if n == 0 && errors.As(err, &ne) && ne.Timeout() && time.Now().Before(p.until) {
+		p.parked.Store(true)
+		return 0, errPark
+	}
+	return n, err
+}
+
+// Close parks the connection if its last read did, closes it otherwise.
+func (c *strictConn) Close() error {
+	if p := c.park; p != nil && p.parked.CompareAndSwap(true, false) {
+		if p.lot.park(c) {
+			return nil
+		}
+	}
+	return c.Conn.Close()
+}
+
+// parkingFor returns the parking state for a new connection, or nil when
+// it cannot park.
+func (l *lot) parkingFor(c net.Conn) *parkState {
+	if l == nil {
+		return nil
+	}
+	if _, ok := c.(syscall.Conn); !ok {
+		return nil
+	}
+	return &parkState{lot: l, after: l.after}
+}

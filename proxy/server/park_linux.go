@@ -1,0 +1,221 @@
+//go:build linux
+
+package server
+
+import (
+	"errors"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
+)
+
+// lot holds parked connections in an epoll set of its own and serves each
+// again with srv.ServeConn once it has something to read.
+type lot struct {
+	srv   *fasthttp.Server
+	after time.Duration
+	epfd  int
+	wake  int // an eventfd in the epoll set: stop writes to it
+
+	mu      sync.Mutex
+	conns   map[uint64]*strictConn // by key: fd in the low half, generation in the high
+	gen     uint32
+	stopped bool
+	done    chan struct{}
+}
+
+// lotWait bounds one epoll wait, so that the lot notices stop and closes
+// connections past their idle timeout about this often.
+const lotWait = 500 * time.Millisecond
+
+// newLot returns a lot for srv's connections, or nil when they should not
+// park: after is not positive, or srv has no ReadTimeout (parking relies on
+// fasthttp setting the read deadline once a request's first byte came).
+func newLot(srv *fasthttp.Server, after time.Duration) (*lot, error) {
+	if after <= 0 || srv.ReadTimeout <= 0 {
+		return nil, nil
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, err
+	}
+	// Generation 0 is the eventfd's: parked connections start at 1.
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(wake)
+		return nil, err
+	}
+	l := &lot{srv: srv, after: after, epfd: epfd, wake: wake, conns: make(map[uint64]*strictConn), done: make(chan struct{})}
+	go l.run()
+	return l, nil
+}
+
+// park registers c, whose goroutine has ended, for its next request. It
+// reports false when c could not be parked (the lot has stopped); the
+// caller then closes it.
+func (l *lot) park(c *strictConn) bool {
+	rc, err := c.Conn.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return false
+	}
+	parked := false
+	err = rc.Control(func(fd uintptr) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.stopped {
+			return
+		}
+		if l.gen++; l.gen == 0 {
+			l.gen = 1
+		}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd), Pad: int32(l.gen)}
+		if unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) != nil {
+			return
+		}
+		c.park.key = lotKey(ev)
+		l.conns[c.park.key] = c
+		parked = true
+	})
+	return err == nil && parked
+}
+
+func lotKey(ev unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+// run waits for parked connections to become readable and closes those
+// past their idle timeout, until stop.
+func (l *lot) run() {
+	defer close(l.done)
+	events := make([]unix.EpollEvent, 256)
+	var woken, expired []*strictConn
+	swept := time.Now()
+	for {
+		n, err := unix.EpollWait(l.epfd, events, int(lotWait/time.Millisecond))
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			n = 0
+			time.Sleep(lotWait) // not expected; do not spin
+		}
+		now := time.Now()
+		l.mu.Lock()
+		if l.stopped {
+			l.mu.Unlock()
+			_ = unix.Close(l.epfd)
+			_ = unix.Close(l.wake)
+			return
+		}
+		for _, ev := range events[:max(n, 0)] {
+			key := lotKey(ev)
+			if c, ok := l.conns[key]; ok {
+				delete(l.conns, key)
+				woken = append(woken, c)
+			}
+		}
+		if now.Sub(swept) >= lotWait {
+			swept = now
+			for key, c := range l.conns {
+				if !now.Before(c.park.until) {
+					delete(l.conns, key)
+					expired = append(expired, c)
+				}
+			}
+		}
+		l.mu.Unlock()
+		for i, c := range woken {
+			l.unregister(c)
+			go l.resume(c)
+			woken[i] = nil
+		}
+		for i, c := range expired {
+			_ = c.Conn.Close() // which takes it out of the epoll set too
+			expired[i] = nil
+		}
+		woken, expired = woken[:0], expired[:0]
+	}
+}
+
+func (l *lot) unregister(c *strictConn) {
+	if rc, err := c.Conn.(syscall.Conn).SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
+	}
+}
+
+// resume serves c again if it has bytes to read, parks it again if the
+// wake-up was spurious, and closes it if the client has gone.
+func (l *lot) resume(c *strictConn) {
+	var (
+		n   int
+		err error
+		b   [1]byte
+	)
+	rc, rerr := c.Conn.(syscall.Conn).SyscallConn()
+	if rerr == nil {
+		rerr = rc.Control(func(fd uintptr) {
+			n, _, err = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		})
+	}
+	switch {
+	case rerr != nil || (err == nil && n == 0): // closed by the client
+		_ = c.Conn.Close()
+		return
+	case errors.Is(err, unix.EAGAIN):
+		if !l.park(c) {
+			_ = c.Conn.Close()
+		}
+		return
+	case err != nil:
+		_ = c.Conn.Close()
+		return
+	}
+	l.mu.Lock()
+	stopped := l.stopped
+	l.mu.Unlock()
+	if stopped {
+		_ = c.Conn.Close()
+		return
+	}
+	// The park delay's deadline has passed; fasthttp sets the read
+	// timeout for the request that is arriving.
+	_ = c.Conn.SetReadDeadline(time.Time{})
+	_ = l.srv.ServeConn(c)
+}
+
+// stop closes every parked connection and makes park refuse new ones.
+func (l *lot) stop() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return
+	}
+	l.stopped = true
+	conns := l.conns
+	l.conns = nil
+	l.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Conn.Close()
+	}
+	one := [8]byte{1}
+	_, _ = unix.Write(l.wake, one[:])
+	<-l.done
+}
+
+// parked reports how many connections are parked.
+func (l *lot) parked() int {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}

@@ -1,0 +1,17 @@
+//go:build !linux
+
+package server
+
+import (
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// lot is epoll's; elsewhere connections never park.
+type lot struct{ after time.Duration }
+
+func newLot(*fasthttp.Server, time.Duration) (*lot, error) { return nil, nil }
+func (l *lot) park(*strictConn) bool                       { return false }
+func (l *lot) stop()                                       {}
+func (l *lot) parked() int                                 { return 0 }
