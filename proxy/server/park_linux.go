@@ -209,13 +209,3 @@ func (l *lot) stop() {
 	_, _ = unix.Write(l.wake, one[:])
 	<-l.done
 }
-
-// parked reports how many connections are parked.
-func (l *lot) parked() int {
-	if l == nil {
-		return 0
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.conns)
-}

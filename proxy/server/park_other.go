@@ -14,4 +14,3 @@ type lot struct{ after time.Duration }
 func newLot(*fasthttp.Server, time.Duration) (*lot, error) { return nil, nil }
 func (l *lot) park(*strictConn) bool                       { return false }
 func (l *lot) stop()                                       {}
-func (l *lot) parked() int                                 { return 0 }
