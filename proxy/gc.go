@@ -34,6 +34,11 @@ const (
 	idleCheckInterval = time.Second
 	quietRequests     = 100
 	quietAllocBytes   = 1 << 20
+	// releaseAgain: a quiet spell's second and last release comes this
+	// long after its first. fasthttp's idle worker goroutines exit 10 s
+	// after their last connection left them (for a parked connection, 1 s
+	// after its last request): their stacks are only freed then.
+	releaseAgain = 12 * time.Second
 )
 
 // releaseWhenIdle gives memory back to the operating system once the
@@ -56,14 +61,17 @@ const (
 //
 // A release costs one stop-the-world collection pair on a heap whose
 // largest part, the cache, has no pointers: well under a millisecond of
-// pause here. It runs at most once per quiet spell. It stops when ctx
-// is done.
+// pause here. It runs when a quiet spell begins and once more again
+// later in the same spell (without looking at the slack: stacks freed
+// meanwhile sit in the runtime's stack pools, where the slack does not
+// see them until a collection), and never more. It stops when ctx is
+// done.
 //
 // Requests count as well as allocation because under load the proxy
 // allocates little (cache hits nothing, misses a few hundred bytes): by
 // allocation alone a busy shop mix looked quiet every few seconds, and
 // each release was a forced collection for a few MiB.
-func releaseWhenIdle(ctx context.Context, interval time.Duration, quiet uint64, requests func() uint64, onRelease func(before, after uint64)) {
+func releaseWhenIdle(ctx context.Context, interval time.Duration, quiet uint64, again time.Duration, requests func() uint64, onRelease func(before, after uint64)) {
 	samples := []metrics.Sample{
 		{Name: "/gc/heap/allocs:bytes"},
 		{Name: "/gc/heap/live:bytes"},
@@ -92,7 +100,8 @@ func releaseWhenIdle(ctx context.Context, interval time.Duration, quiet uint64, 
 	}
 	last, _, _ := read()
 	lastReq := requests()
-	released := false
+	releases := 0       // in this quiet spell
+	var first time.Time // of this spell's releases
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -106,16 +115,20 @@ func releaseWhenIdle(ctx context.Context, interval time.Duration, quiet uint64, 
 		busy := allocs-last >= quiet || reqs-lastReq >= quietRequests
 		last, lastReq = allocs, reqs
 		if busy {
-			released = false
+			releases = 0
 			continue
 		}
-		if released || slack < quiet {
+		switch {
+		case releases == 0 && slack >= quiet:
+			first = time.Now()
+		case releases == 1 && time.Since(first) >= again:
+		default:
 			continue
 		}
 		// Two collections: a stack shrinks by half in each.
 		runtime.GC()
 		debug.FreeOSMemory()
-		released = true
+		releases++
 		if onRelease != nil {
 			_, _, after := read()
 			onRelease(before, after)

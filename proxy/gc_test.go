@@ -42,7 +42,8 @@ func garbage(n int) {
 }
 
 // TestReleaseWhenIdle: the garbage a burst left goes back to the system
-// (resident memory falls) once the proxy is idle, once per idle spell.
+// (resident memory falls) once the proxy is idle; a second release comes
+// later in the same spell, and no more.
 func TestReleaseWhenIdle(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -50,7 +51,8 @@ func TestReleaseWhenIdle(t *testing.T) {
 	releases := make(chan release, 4)
 	garbage(64)
 	var served atomic.Uint64
-	go releaseWhenIdle(ctx, 50*time.Millisecond, 1<<20, served.Load, func(before, after uint64) { releases <- release{before, after} })
+	const again = 600 * time.Millisecond
+	go releaseWhenIdle(ctx, 50*time.Millisecond, 1<<20, again, served.Load, func(before, after uint64) { releases <- release{before, after} })
 	select {
 	case r := <-releases:
 		if r.before < r.after+32<<20 {
@@ -59,10 +61,19 @@ func TestReleaseWhenIdle(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no release within 5 s of going idle")
 	}
+	first := time.Now()
+	select {
+	case <-releases:
+		if since := time.Since(first); since < again-100*time.Millisecond {
+			t.Errorf("second release %s after the first, want about %s", since, again)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no second release in the idle spell")
+	}
 	select {
 	case r := <-releases:
-		t.Errorf("a second release in the same idle spell: %+v", r)
-	case <-time.After(300 * time.Millisecond):
+		t.Errorf("a third release in the same idle spell: %+v", r)
+	case <-time.After(3 * again):
 	}
 }
 
@@ -74,7 +85,7 @@ func TestNoReleaseWhileServing(t *testing.T) {
 	garbage(64)
 	var served atomic.Uint64
 	released := make(chan struct{}, 1)
-	go releaseWhenIdle(ctx, 100*time.Millisecond, 1<<20, served.Load, func(uint64, uint64) { released <- struct{}{} })
+	go releaseWhenIdle(ctx, 100*time.Millisecond, 1<<20, time.Hour, served.Load, func(uint64, uint64) { released <- struct{}{} })
 	// Thousands of requests a millisecond, far above the idle bound
 	// even if this goroutine is kept off the CPU for a while.
 	for start := time.Now(); time.Since(start) < 500*time.Millisecond; time.Sleep(time.Millisecond) {
