@@ -56,8 +56,7 @@ func ParkIdle(after time.Duration) Option {
 // parkState is a connection's parking bookkeeping. Everything but parked
 // is touched only by the goroutine serving the connection.
 type parkState struct {
-	lot   *lot
-	after time.Duration
+	lot *lot
 	// wrote: a response went out since the connection's last read.
 	wrote bool
 	// idleWait: the read deadline in force is the park delay, standing in
@@ -91,15 +90,15 @@ func (c *strictConn) SetReadDeadline(t time.Time) error {
 	}
 	p.idleWait = false
 	if !p.wrote || t.IsZero() || c.err != nil || !c.scan.parkable() {
+		// Not between requests: a first request's read timeout, or a
+		// deadline fasthttp sets within a request.
 		return c.Conn.SetReadDeadline(t)
 	}
 	p.wrote = false
-	now := time.Now()
-	if t.Sub(now) <= p.after {
-		return c.Conn.SetReadDeadline(t)
-	}
+	// t is fasthttp's idle deadline, its now plus the idle timeout: the
+	// park delay ends that much earlier (without a clock read here).
 	p.idleWait, p.until = true, t
-	return c.Conn.SetReadDeadline(now.Add(p.after))
+	return c.Conn.SetReadDeadline(t.Add(-p.lot.shorten))
 }
 
 // parkRead is Read's part for a parking connection: it turns the park
@@ -140,5 +139,5 @@ func (l *lot) parkingFor(c net.Conn) *parkState {
 	if _, ok := c.(syscall.Conn); !ok {
 		return nil
 	}
-	return &parkState{lot: l, after: l.after}
+	return &parkState{lot: l}
 }

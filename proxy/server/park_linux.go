@@ -15,10 +15,12 @@ import (
 // lot holds parked connections in an epoll set of its own and serves each
 // again with srv.ServeConn once it has something to read.
 type lot struct {
-	srv   *fasthttp.Server
-	after time.Duration
-	epfd  int
-	wake  int // an eventfd in the epoll set: stop writes to it
+	srv *fasthttp.Server
+	// shorten: how much earlier than fasthttp's idle deadline the park
+	// delay ends (the idle timeout less the delay).
+	shorten time.Duration
+	epfd    int
+	wake    int // an eventfd in the epoll set: stop writes to it
 
 	mu      sync.Mutex
 	conns   map[uint64]*strictConn // by key: fd in the low half, generation in the high
@@ -32,10 +34,11 @@ type lot struct {
 const lotWait = 500 * time.Millisecond
 
 // newLot returns a lot for srv's connections, or nil when they should not
-// park: after is not positive, or srv has no ReadTimeout (parking relies on
-// fasthttp setting the read deadline once a request's first byte came).
+// park: after is not positive, srv has no ReadTimeout (parking relies on
+// fasthttp setting the read deadline once a request's first byte came),
+// or its idle timeout is no longer than after.
 func newLot(srv *fasthttp.Server, after time.Duration) (*lot, error) {
-	if after <= 0 || srv.ReadTimeout <= 0 {
+	if after <= 0 || srv.ReadTimeout <= 0 || srv.IdleTimeout <= after {
 		return nil, nil
 	}
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -53,7 +56,7 @@ func newLot(srv *fasthttp.Server, after time.Duration) (*lot, error) {
 		_ = unix.Close(wake)
 		return nil, err
 	}
-	l := &lot{srv: srv, after: after, epfd: epfd, wake: wake, conns: make(map[uint64]*strictConn), done: make(chan struct{})}
+	l := &lot{srv: srv, shorten: srv.IdleTimeout - after, epfd: epfd, wake: wake, conns: make(map[uint64]*strictConn), done: make(chan struct{})}
 	go l.run()
 	return l, nil
 }

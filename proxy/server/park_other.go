@@ -9,7 +9,7 @@ import (
 )
 
 // lot is epoll's; elsewhere connections never park.
-type lot struct{ after time.Duration }
+type lot struct{ shorten time.Duration }
 
 func newLot(*fasthttp.Server, time.Duration) (*lot, error) { return nil, nil }
 func (l *lot) park(*strictConn) bool                       { return false }
