@@ -195,7 +195,8 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		log.Debug("released memory while idle", "before_mib", before>>20, "after_mib", after>>20)
 	})
 	stages = append([]edge.Stage{requests.Stage}, stages...)
-	adminOpt.Metrics = metrics.New(c, origins, metrics.RateLimit(rateLimits), tel.Collector(), requests, metrics.Compress(comp))
+	parked := new(server.ParkCounts)
+	adminOpt.Metrics = metrics.New(c, origins, metrics.RateLimit(rateLimits), tel.Collector(), requests, metrics.Compress(comp), metrics.Parking(parked))
 	if tel.Enabled() {
 		stages = append([]edge.Stage{tracer.Stage}, stages...) // outermost
 		forwarder.OnAttempt = tracer.Attempt
@@ -234,7 +235,7 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		defer cancel()
 		done <- server.Serve(ctx, server.New(h, limits, log), ln, shutdownGrace, opts...)
 	}
-	go serve(handler, public, server.ParkIdle(s.ParkIdleAfter))
+	go serve(handler, public, server.ParkIdle(s.ParkIdleAfter, parked))
 	adminOpt.Reload = func() error { return reloadOrigins(origins, log) }
 	go serve(admin.New(origins, adminOpt).Handle, internal)
 	listeners := 2

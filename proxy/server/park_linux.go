@@ -15,7 +15,8 @@ import (
 // lot holds parked connections in an epoll set of its own and serves each
 // again with srv.ServeConn once it has something to read.
 type lot struct {
-	srv *fasthttp.Server
+	srv    *fasthttp.Server
+	counts *ParkCounts
 	// shorten: how much earlier than fasthttp's idle deadline the park
 	// delay ends (the idle timeout less the delay).
 	shorten time.Duration
@@ -37,7 +38,7 @@ const lotWait = 500 * time.Millisecond
 // park: after is not positive, srv has no ReadTimeout (parking relies on
 // fasthttp setting the read deadline once a request's first byte came),
 // or its idle timeout is no longer than after.
-func newLot(srv *fasthttp.Server, after time.Duration) (*lot, error) {
+func newLot(srv *fasthttp.Server, after time.Duration, counts *ParkCounts) (*lot, error) {
 	if after <= 0 || srv.ReadTimeout <= 0 || srv.IdleTimeout <= after {
 		return nil, nil
 	}
@@ -56,7 +57,10 @@ func newLot(srv *fasthttp.Server, after time.Duration) (*lot, error) {
 		_ = unix.Close(wake)
 		return nil, err
 	}
-	l := &lot{srv: srv, shorten: srv.IdleTimeout - after, epfd: epfd, wake: wake, conns: make(map[uint64]*strictConn), done: make(chan struct{})}
+	if counts == nil {
+		counts = new(ParkCounts)
+	}
+	l := &lot{srv: srv, counts: counts, shorten: srv.IdleTimeout - after, epfd: epfd, wake: wake, conns: make(map[uint64]*strictConn), done: make(chan struct{})}
 	go l.run()
 	return l, nil
 }
@@ -85,6 +89,8 @@ func (l *lot) park(c *strictConn) bool {
 		}
 		c.park.key = lotKey(ev)
 		l.conns[c.park.key] = c
+		l.counts.parked.Add(1)
+		l.counts.parks.Add(1)
 		parked = true
 	})
 	return err == nil && parked
@@ -120,6 +126,8 @@ func (l *lot) run() {
 			if c, ok := l.conns[key]; ok {
 				delete(l.conns, key)
 				woken = append(woken, c)
+				l.counts.parked.Add(-1)
+				l.counts.wakes.Add(1)
 			}
 		}
 		if now.Sub(swept) >= lotWait {
@@ -128,6 +136,8 @@ func (l *lot) run() {
 				if !now.Before(c.park.until) {
 					delete(l.conns, key)
 					expired = append(expired, c)
+					l.counts.parked.Add(-1)
+					l.counts.expired.Add(1)
 				}
 			}
 		}
@@ -204,6 +214,7 @@ func (l *lot) stop() {
 	l.stopped = true
 	conns := l.conns
 	l.conns = nil
+	l.counts.parked.Add(-int64(len(conns)))
 	l.mu.Unlock()
 	for _, c := range conns {
 		_ = c.Conn.Close()
