@@ -34,11 +34,10 @@ const (
 	idleCheckInterval = time.Second
 	quietRequests     = 100
 	quietAllocBytes   = 1 << 20
-	// releaseAgain: a quiet spell's second and last release comes this
-	// long after its first. fasthttp's idle worker goroutines exit 10 s
-	// after their last connection left them (for a parked connection, 1 s
-	// after its last request): their stacks are only freed then.
-	releaseAgain = 12 * time.Second
+	// goroutineStack is what an ended goroutine is taken to free (its
+	// stack; most of the proxy's are 4 or 8 KiB): a quiet spell's next
+	// release comes once goroutines that add up to quietAllocBytes ended.
+	goroutineStack = 8 << 10
 )
 
 // releaseWhenIdle gives memory back to the operating system once the
@@ -61,17 +60,21 @@ const (
 //
 // A release costs one stop-the-world collection pair on a heap whose
 // largest part, the cache, has no pointers: well under a millisecond of
-// pause here. It runs when a quiet spell begins and once more again
-// later in the same spell (without looking at the slack: stacks freed
-// meanwhile sit in the runtime's stack pools, where the slack does not
-// see them until a collection), and never more. It stops when ctx is
+// pause here. It runs when a quiet spell begins, and again within the
+// spell each time goroutines whose stacks add up to quiet (taking each as
+// goroutineStack) have ended since the last release: fasthttp's idle
+// worker goroutines exit 10 s after their last connection left them (a
+// parked connection leaves 1 s after its last request), and their stacks
+// sit in the runtime's stack pools, where the slack does not see them
+// until a collection. Nothing else triggers a release within a spell, so
+// a quiet proxy is not collected over and over. It stops when ctx is
 // done.
 //
 // Requests count as well as allocation because under load the proxy
 // allocates little (cache hits nothing, misses a few hundred bytes): by
 // allocation alone a busy shop mix looked quiet every few seconds, and
 // each release was a forced collection for a few MiB.
-func releaseWhenIdle(ctx context.Context, interval time.Duration, quiet uint64, again time.Duration, requests func() uint64, onRelease func(before, after uint64)) {
+func releaseWhenIdle(ctx context.Context, interval time.Duration, quiet uint64, requests func() uint64, onRelease func(before, after uint64)) {
 	samples := []metrics.Sample{
 		{Name: "/gc/heap/allocs:bytes"},
 		{Name: "/gc/heap/live:bytes"},
@@ -80,11 +83,12 @@ func releaseWhenIdle(ctx context.Context, interval time.Duration, quiet uint64, 
 		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/memory/classes/total:bytes"},
 		{Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/sched/goroutines:goroutines"},
 	}
 	// allocs: bytes allocated so far; slack: heap memory held beyond what
 	// was live at the last collection (garbage, free spans); resident:
 	// what the runtime holds from the system.
-	read := func() (allocs, slack, resident uint64) {
+	read := func() (allocs, slack, resident, goroutines uint64) {
 		metrics.Read(samples)
 		v := func(i int) uint64 {
 			if samples[i].Value.Kind() != metrics.KindUint64 {
@@ -96,12 +100,12 @@ func releaseWhenIdle(ctx context.Context, interval time.Duration, quiet uint64, 
 		if live := v(1); held > live {
 			slack = held - live
 		}
-		return v(0), slack, v(5) - v(6)
+		return v(0), slack, v(5) - v(6), v(7)
 	}
-	last, _, _ := read()
+	last, _, _, _ := read()
 	lastReq := requests()
-	releases := 0       // in this quiet spell
-	var first time.Time // of this spell's releases
+	quietSpell := false
+	var baseline uint64 // goroutines at the spell's start or its last release
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -110,29 +114,31 @@ func releaseWhenIdle(ctx context.Context, interval time.Duration, quiet uint64, 
 			return
 		case <-t.C:
 		}
-		allocs, slack, before := read()
+		allocs, slack, before, goroutines := read()
 		reqs := requests()
 		busy := allocs-last >= quiet || reqs-lastReq >= quietRequests
 		last, lastReq = allocs, reqs
 		if busy {
-			releases = 0
+			quietSpell = false
 			continue
 		}
 		switch {
-		case releases == 0 && slack >= quiet:
-			first = time.Now()
-		case releases == 1 && time.Since(first) >= again:
+		case !quietSpell:
+			quietSpell, baseline = true, goroutines
+			if slack < quiet {
+				continue
+			}
+		case baseline > goroutines && (baseline-goroutines)*goroutineStack >= quiet:
 		default:
 			continue
 		}
 		// Two collections: a stack shrinks by half in each.
 		runtime.GC()
 		debug.FreeOSMemory()
-		releases++
 		if onRelease != nil {
-			_, _, after := read()
+			_, _, after, _ := read()
 			onRelease(before, after)
 		}
-		last, _, _ = read()
+		last, _, _, baseline = read()
 	}
 }

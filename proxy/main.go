@@ -191,7 +191,7 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 	requests := metrics.NewRequests(accessLog)
 	// Memory a burst (or connections that went idle) left behind goes
 	// back to the system once the proxy is idle: see releaseWhenIdle.
-	go releaseWhenIdle(ctx, idleCheckInterval, quietAllocBytes, releaseAgain, requests.Total, func(before, after uint64) {
+	go releaseWhenIdle(ctx, idleCheckInterval, quietAllocBytes, requests.Total, func(before, after uint64) {
 		log.Debug("released memory while idle", "before_mib", before>>20, "after_mib", after>>20)
 	})
 	stages = append([]edge.Stage{requests.Stage}, stages...)
