@@ -517,12 +517,16 @@ func (b *bench) idleConns(ctx context.Context, st *stack, path string) error {
 			cn.Close()
 		}
 	}()
-	// RSS is read every second for idleSettle: idle connections park after
-	// the proxy's park delay (1 s), fasthttp's idle workers exit after 10 s
-	// and the proxy returns freed memory once it is idle. The goal is
-	// judged on the last reading; the one after 2 s is kept beside it.
+	// RSS is read every second until it settles: idle connections park
+	// after the proxy's park delay (1 s), fasthttp's idle workers exit
+	// after 10 s and the proxy returns freed memory while it is quiet. So
+	// it runs at least idleSettleMin, then until idleStable readings in a
+	// row stay within 1 MiB, and at most idleSettleMax. The goal is judged
+	// on the last reading; the one after 2 s and the peak are kept.
 	var rss2, rss1, peak int64
-	for i := 1; i <= int(idleSettle/time.Second); i++ {
+	var recent []int64
+	settled := time.Duration(0)
+	for i := 1; i <= int(idleSettleMax/time.Second); i++ {
 		time.Sleep(time.Second)
 		if rss1, err = procs.RSS(edge.Proc.Pid()); err != nil {
 			return fail(s, err)
@@ -531,7 +535,15 @@ func (b *bench) idleConns(ctx context.Context, st *stack, path string) error {
 		if i == 2 {
 			rss2 = rss1
 		}
+		settled = time.Duration(i) * time.Second
+		if recent = append(recent, rss1); len(recent) > idleStable {
+			recent = recent[1:]
+		}
+		if settled >= idleSettleMin && len(recent) == idleStable && slices.Max(recent)-slices.Min(recent) <= 1<<20 {
+			break
+		}
 	}
+	parked := scrape("http://"+b.addr(portAdmin)+"/metrics", "edgeshop_connections_parked")
 	// One more request on one of them, and one on a new connection.
 	kept := 0
 	if len(conns) > 0 {
@@ -542,24 +554,28 @@ func (b *bench) idleConns(ctx context.Context, st *stack, path string) error {
 	one := time.Since(t0)
 	mib := func(x int64) float64 { return stats.Round(float64(x)/(1<<20), 1) }
 	m := &report.Measurement{System: "edgeshop", Variant: fmt.Sprintf("idle conns=%d", len(conns)), Rep: 1, Tool: "harness",
-		Command: fmt.Sprintf("(harness) %d × dial %s + GET %s, kept open %s", c.IdleConns, b.addr(portProxy), path, idleSettle),
+		Command: fmt.Sprintf("(harness) %d × dial %s + GET %s, kept open until RSS settled (%s)", c.IdleConns, b.addr(portProxy), path, settled),
 		Conns:   len(conns), Requests: int64(len(conns)), Errors: int64(failed),
 		Extra: map[string]any{"rss_before_mib": mib(rss0), "rss_idle_mib": mib(rss1), "rss_after_2s_mib": mib(rss2), "rss_peak_mib": mib(peak),
 			"cache_size_mib": cacheMiB(c.CacheSize), "open_seconds": stats.Round(elapsed.Seconds(), 2),
 			"request_among_them_ms": stats.Round(float64(one.Microseconds())/1000, 2), "request_among_them_status": status,
-			"request_on_idle_conn_status": kept}}
+			"request_on_idle_conn_status": kept, "settled_seconds": settled.Seconds(), "connections_parked": parked}}
 	s.Measurements = append(s.Measurements, m)
-	s.Notes = append(s.Notes, fmt.Sprintf("RSS %.1f MiB before; with %d idle connections (%d failed to open) %.1f MiB after 2 s, %.1f MiB after %s (peak %.1f); cache size %d MiB. "+
+	s.Notes = append(s.Notes, fmt.Sprintf("RSS %.1f MiB before; with %d idle connections (%d failed to open) %.1f MiB after 2 s, %.1f MiB once settled after %s (peak %.1f; %.0f connections parked then); cache size %d MiB. "+
 		"A request on one of the idle connections then got %d; one more on a new connection took %.2f ms.",
-		mib(rss0), len(conns), failed, mib(rss2), mib(rss1), idleSettle, mib(peak), cacheMiB(c.CacheSize), kept, float64(one.Microseconds())/1000))
+		mib(rss0), len(conns), failed, mib(rss2), mib(rss1), settled, mib(peak), parked, cacheMiB(c.CacheSize), kept, float64(one.Microseconds())/1000))
 	b.run.Settings["idle_rss_mib"] = mib(rss1)
 	b.run.Settings["idle_conns_open"] = len(conns)
 	return nil
 }
 
-// idleSettle is how long the idle connections stay open before the
-// proxy's RSS is judged.
-const idleSettle = 20 * time.Second
+// How long the idle connections stay open before the proxy's RSS is
+// judged: see idleConns.
+const (
+	idleSettleMin = 15 * time.Second
+	idleSettleMax = 60 * time.Second
+	idleStable    = 5
+)
 
 // getOn sends a GET of path on cn and returns the answer's status (0 on
 // error).
