@@ -63,7 +63,7 @@ const (
 // pause here. It runs when a quiet spell begins, and again within the
 // spell each time goroutines whose stacks add up to quiet (taking each as
 // goroutineStack) have ended since the last release: fasthttp's idle
-// worker goroutines exit 10 s after their last connection left them (a
+// worker goroutines exit 2–4 s after their last connection left them (a
 // parked connection leaves 1 s after its last request), and their stacks
 // sit in the runtime's stack pools, where the slack does not see them
 // until a collection. Nothing else triggers a release within a spell, so

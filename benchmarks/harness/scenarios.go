@@ -519,7 +519,7 @@ func (b *bench) idleConns(ctx context.Context, st *stack, path string) error {
 	}()
 	// RSS is read every second until it settles: idle connections park
 	// after the proxy's park delay (1 s), fasthttp's idle workers exit
-	// after 10 s and the proxy returns freed memory while it is quiet. So
+	// 2–4 s later and the proxy returns freed memory while it is quiet. So
 	// it runs at least idleSettleMin, then until idleStable readings in a
 	// row stay within 1 MiB, and at most idleSettleMax. The goal is judged
 	// on the last reading; the one after 2 s and the peak are kept.
@@ -572,7 +572,7 @@ func (b *bench) idleConns(ctx context.Context, st *stack, path string) error {
 // How long the idle connections stay open before the proxy's RSS is
 // judged: see idleConns.
 const (
-	idleSettleMin = 15 * time.Second
+	idleSettleMin = 20 * time.Second
 	idleSettleMax = 60 * time.Second
 	idleStable    = 5
 )

@@ -38,6 +38,9 @@ type Limits struct {
 	ReduceMemory bool
 }
 
+// idleWorkerDuration: see New.
+const idleWorkerDuration = 2 * time.Second
+
 // Defaults for Limits.
 const (
 	DefaultReadTimeout  = 30 * time.Second
@@ -107,7 +110,11 @@ func New(h fasthttp.RequestHandler, l Limits, log *slog.Logger) *fasthttp.Server
 		DisablePreParseMultipartForm: true,
 		// Responses written while stopping tell the client to reconnect.
 		CloseOnShutdown: true,
-		Logger:          debugLogger{log},
+		// An idle worker goroutine (its connection closed or parked)
+		// exits after this, giving its stack back; fasthttp's 10 s kept
+		// a burst's thousands of stacks for up to 20 s.
+		MaxIdleWorkerDuration: idleWorkerDuration,
+		Logger:                debugLogger{log},
 	}
 }
 
