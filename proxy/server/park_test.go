@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -21,25 +20,7 @@ import (
 // after park, counted in counts.
 func startParking(t *testing.T, srv *fasthttp.Server, park time.Duration, counts *server.ParkCounts) (addr string, stop func() error) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- server.Serve(ctx, srv, ln, time.Second, server.ParkIdle(park, counts)) }()
-	var result error
-	stopped := false
-	stop = func() error {
-		if !stopped {
-			stopped = true
-			cancel()
-			result = <-done
-		}
-		return result
-	}
-	t.Cleanup(func() { _ = stop() })
-	return ln.Addr().String(), stop
+	return start(t, srv, time.Second, server.ParkIdle(park, counts))
 }
 
 // echoPath answers with the request's method, path and body.

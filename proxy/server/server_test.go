@@ -17,9 +17,9 @@ import (
 	"edgeshop/proxy/server"
 )
 
-// start serves srv on a loopback port; stop ends it and returns Serve's
-// result. stop runs at the end of the test if the test did not call it.
-func start(t *testing.T, srv *fasthttp.Server, grace time.Duration) (addr string, stop func() error) {
+// start serves srv on a loopback port with opts; stop ends it and returns
+// Serve's result. stop runs at the end of the test if the test did not call it.
+func start(t *testing.T, srv *fasthttp.Server, grace time.Duration, opts ...server.Option) (addr string, stop func() error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -27,7 +27,7 @@ func start(t *testing.T, srv *fasthttp.Server, grace time.Duration) (addr string
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- server.Serve(ctx, srv, ln, grace) }()
+	go func() { done <- server.Serve(ctx, srv, ln, grace, opts...) }()
 	var result error
 	stopped := false
 	stop = func() error {
