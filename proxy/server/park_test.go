@@ -256,7 +256,9 @@ func TestNoParkingByDefault(t *testing.T) {
 		conns[i].get("/")
 	}
 	time.Sleep(500 * time.Millisecond)
-	if held := runtime.NumGoroutine() - before; held < n {
+	// Goroutines left by earlier tests may end meanwhile (CI saw 49 of
+	// 50), so the bar is nine in ten: the parking test's bar is one in ten.
+	if held := runtime.NumGoroutine() - before; held < n*9/10 {
 		t.Fatalf("%d idle connections without parking hold %d goroutines: the parking tests prove nothing", n, held)
 	}
 	if !strings.HasPrefix(conns[0].get("/x"), "GET /x") {
