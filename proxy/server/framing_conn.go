@@ -49,7 +49,7 @@ func (l strictListener) Accept() (net.Conn, error) {
 	if tc, ok := c.(tlsConn); ok {
 		return &strictTLSConn{strictConn: strictConn{Conn: c}, tls: tc}, nil
 	}
-	return &strictConn{Conn: c, park: l.lot.parkingFor(c)}, nil
+	return &strictConn{Conn: c, park: l.lot.parkingFor(c), lazy: true}, nil
 }
 
 type tlsConn interface {
@@ -66,6 +66,9 @@ type strictConn struct {
 	scan lineScanner
 	err  error      // sticky once a line ending was refused
 	park *parkState // nil: the connection never parks (see park.go)
+	// lazy: deadlines are deferred (see deadline.go); not for TLS.
+	lazy   bool
+	rd, wd lazyDeadline
 }
 
 // Read delivers the bytes before a refused line ending together with
@@ -79,7 +82,7 @@ func (c *strictConn) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	n, err := c.Conn.Read(p)
+	n, err := c.connRead(p)
 	if n > 0 {
 		if bad := c.scan.scan(p[:n]); bad >= 0 {
 			c.err = errLineEnding

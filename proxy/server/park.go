@@ -108,7 +108,7 @@ func (c *strictConn) Write(b []byte) (int, error) {
 	if p := c.park; p != nil {
 		p.wrote = true
 	}
-	return c.Conn.Write(b)
+	return c.connWrite(b)
 }
 
 // SetReadDeadline shortens fasthttp's idle deadline to the park delay
@@ -116,19 +116,19 @@ func (c *strictConn) Write(b []byte) (int, error) {
 func (c *strictConn) SetReadDeadline(t time.Time) error {
 	p := c.park
 	if p == nil {
-		return c.Conn.SetReadDeadline(t)
+		return c.setReadDeadline(t)
 	}
 	p.idleWait = false
 	if !p.wrote || t.IsZero() || c.err != nil || !c.scan.parkable() {
 		// Not between requests: a first request's read timeout, or a
 		// deadline fasthttp sets within a request.
-		return c.Conn.SetReadDeadline(t)
+		return c.setReadDeadline(t)
 	}
 	p.wrote = false
 	// t is fasthttp's idle deadline, its now plus the idle timeout: the
 	// park delay ends that much earlier (without a clock read here).
 	p.idleWait, p.until = true, t
-	return c.Conn.SetReadDeadline(t.Add(-p.lot.shorten))
+	return c.setReadDeadline(t.Add(-p.lot.shorten))
 }
 
 // parkRead is Read's part for a parking connection: it turns the park

@@ -198,6 +198,7 @@ func (l *lot) resume(c *strictConn) {
 	// The park delay's deadline has passed; fasthttp sets the read
 	// timeout for the request that is arriving.
 	_ = c.Conn.SetReadDeadline(time.Time{})
+	c.rd = lazyDeadline{}
 	_ = l.srv.ServeConn(c)
 }
 
