@@ -142,18 +142,29 @@ func readBytes(b []byte) (v, rest []byte, ok bool) {
 	return b[:n:n], b[n:], true
 }
 
-// A directory: kind 'V' | epoch u64 | vary names.
-func encodeDirectory(dst []byte, epoch uint64, names []byte) []byte {
+// A directory: kind 'V' | epoch u64 | uvarint length and vary names |
+// then, optionally, one variant inline: an entry's encoding (kind 'R',
+// its vary values among its fields). Most varying responses have one
+// variant in use (Vary: Accept-Encoding and every client asking alike):
+// inline, it is found with one lookup, and it costs freecache one entry
+// (and one index slot) instead of two.
+func appendDirectory(dst []byte, epoch uint64, names []byte) []byte {
 	dst = append(dst, kindDirectory)
 	dst = binary.LittleEndian.AppendUint64(dst, epoch)
-	return append(dst, names...)
+	return appendBytes(dst, names)
 }
 
-func decodeDirectory(b []byte) (epoch uint64, names []byte, ok bool) {
+// decodeDirectory reads a directory; inline is the inline variant's
+// encoding, empty if it has none.
+func decodeDirectory(b []byte) (epoch uint64, names, inline []byte, ok bool) {
 	if len(b) < 9 || b[0] != kindDirectory {
-		return 0, nil, false
+		return 0, nil, nil, false
 	}
-	return binary.LittleEndian.Uint64(b[1:]), b[9:], true
+	names, inline, ok = readBytes(b[9:])
+	if !ok {
+		return 0, nil, nil, false
+	}
+	return binary.LittleEndian.Uint64(b[1:]), names, inline, true
 }
 
 // passMarker is the whole of a pass entry.

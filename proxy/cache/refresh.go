@@ -40,7 +40,7 @@ func (c *Cache) refreshLater(s *scratch) {
 	default:
 		return
 	}
-	job := &refreshJob{key: string(s.lookup), primary: bytes.Clone(s.key), stale: bytes.Clone(s.val)}
+	job := &refreshJob{key: string(s.lookup), primary: bytes.Clone(s.key), stale: bytes.Clone(s.ent)}
 	c.refreshing[job.key] = struct{}{}
 	c.refreshes.Add(1)
 	go c.refresh(job)

@@ -17,6 +17,8 @@ type scratch struct {
 	key2   []byte // secondary (Vary) key
 	lookup []byte // the key the request's entry lives under: key or key2
 	val    []byte // copy of a freecache value
+	ent    []byte // the found entry's encoding: val, or the variant inline in it
+	dir    []byte // a directory being encoded
 	enc    []byte // an entry being encoded
 	hdrs   []byte // an encoded header list being built
 	vary   []byte // Vary values of a request
@@ -44,6 +46,7 @@ type scratch struct {
 	a     analysis
 
 	found  bool
+	inline bool // the found entry is the variant inline in its directory
 	copyFn func([]byte) error // s.copyValue, bound once
 }
 

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/url"
 	"time"
 
@@ -172,27 +173,37 @@ const headerSurrogateKey = "Surrogate-Key"
 var surrogateKey = []byte(headerSurrogateKey)
 
 // find looks the request up: the primary key, then the variant its Vary
-// directory selects (RFC 9111 §4.1). A found entry is decoded into s.e;
-// s.lookup is left at the key it lives (or would live) under.
+// directory selects (RFC 9111 §4.1): the one inline in the directory if
+// it is the request's, else the one under the secondary key. A found
+// entry is decoded into s.e, its encoding in s.ent; s.lookup is left at
+// the key it lives (or would live) under, the secondary key for a
+// variant, inline or not.
 func (c *Cache) find(s *scratch, h *fasthttp.RequestHeader) outcome {
-	s.found = false
+	s.found, s.inline = false, false
 	if c.store.GetFn(s.key, s.copyFn) != nil || !s.found {
 		return foundNothing
 	}
-	if epoch, names, ok := decodeDirectory(s.val); ok {
+	v := s.val
+	if epoch, names, inline, ok := decodeDirectory(v); ok {
 		s.vary = appendVaryValues(s.vary[:0], names, h, &s.tmp, &s.spans)
 		s.key2 = appendVaryKey(s.key2[:0], s.key, epoch, s.vary)
 		s.lookup = s.key2
-		s.found = false
-		if c.store.GetFn(s.key2, s.copyFn) != nil || !s.found {
-			return foundNoVariant
+		if len(inline) > 0 && s.e.decode(inline) == nil && bytes.Equal(s.e.varyValues, s.vary) {
+			v, s.inline = inline, true
+		} else {
+			s.found = false
+			if c.store.GetFn(s.key2, s.copyFn) != nil || !s.found {
+				return foundNoVariant
+			}
+			v = s.val
 		}
 	}
-	switch s.val[0] {
+	s.ent = v
+	switch v[0] {
 	case kindPass:
 		return foundPass
 	case kindResponse:
-		if s.e.decode(s.val) != nil {
+		if !s.inline && s.e.decode(v) != nil {
 			c.store.Del(s.lookup)
 			s.found = false
 			return foundNothing
@@ -202,11 +213,20 @@ func (c *Cache) find(s *scratch, h *fasthttp.RequestHeader) outcome {
 		return foundNothing
 	}
 	if c.purges.purged(s.e.gen, s.e.keys, s.key) {
-		c.store.Del(s.lookup)
+		c.drop(s)
 		s.found = false
 		return foundPurged
 	}
 	return foundEntry
+}
+
+// drop deletes the entry find found.
+func (c *Cache) drop(s *scratch) {
+	if s.inline {
+		c.dropInline(s.key, s.lookup)
+		return
+	}
+	c.store.Del(s.lookup)
 }
 
 // forward gets the response from the origin through next: one request per
@@ -281,7 +301,7 @@ func (c *Cache) fetch(next fasthttp.RequestHandler, ctx *fasthttp.RequestCtx, s 
 			s.status = append(appendForwarded(s.status[:0], kind, code), "; detail=stale-if-error"...)
 			resetResponse(resp)
 			c.serveEntry(ctx, s, e, respTime, s.status)
-			return s.val, s.status
+			return s.ent, s.status
 		}
 		if c.sid > 0 && c.offline != nil && c.offline(ctx) && !s.noCache &&
 			!e.has(flagNoCache) && !e.has(flagMustRevalidate) && !e.has(flagSMaxAge) &&
@@ -292,7 +312,7 @@ func (c *Cache) fetch(next fasthttp.RequestHandler, ctx *fasthttp.RequestCtx, s 
 			s.status = append(appendForwarded(s.status[:0], kind, code), "; detail=stale-if-disconnected"...)
 			resetResponse(resp)
 			c.serveEntry(ctx, s, e, respTime, s.status)
-			return s.val, s.status
+			return s.ent, s.status
 		}
 	}
 	return c.fetched(ctx, s, kind, gen, reqTime, respTime)
@@ -414,49 +434,119 @@ func (c *Cache) put(s *scratch, code int, fields []field, body []byte, reqHeader
 			// (and drop what was stored). Not for errors (an outage
 			// is when coalescing matters most) nor for a partial
 			// answer to one client's Range.
+			if len(s.lookup) > len(s.key) {
+				c.dropInline(s.key, s.lookup) // it would hide the marker
+			}
 			_ = c.store.Set(s.lookup, passMarker, passTTL)
 		}
 		return s.enc, r
 	}
-	key := s.key
+	key, val, ttl := s.key, s.enc, a.ttl
 	if len(e.varyNames) > 0 {
-		epoch := c.directory(s.key, e.varyNames, a.ttl)
-		s.key2 = appendVaryKey(s.key2[:0], s.key, epoch, e.varyValues)
-		key = s.key2
+		key, val, ttl = c.placeVariant(s, e.varyNames, e.varyValues, a.ttl)
 	}
 	// freecache refuses an entry beyond about 1/1024 of its size: such a
 	// response is served (and shared with waiting requests) but not kept.
-	if len(key) > maxKeyLen || len(key)+len(s.enc) > c.maxEntry || c.store.Set(key, s.enc, a.ttl) != nil {
+	if len(key) > maxKeyLen || len(key)+len(val) > c.maxEntry || c.store.Set(key, val, ttl) != nil {
 		c.notStorable[reasonTooLarge].Add(1)
 		return s.enc, reasonTooLarge
 	}
 	c.stores.Add(1)
-	c.storedBytes.Add(int64(len(key) + len(s.enc) + 24))
-	ttl := time.Duration(a.ttl) * time.Second
+	c.storedBytes.Add(int64(len(key) + len(val) + 24))
+	d := time.Duration(a.ttl) * time.Second
 	for {
 		old := c.longest.Load()
-		if int64(ttl) <= old || c.longest.CompareAndSwap(old, int64(ttl)) {
+		if int64(d) <= old || c.longest.CompareAndSwap(old, int64(d)) {
 			break
 		}
 	}
 	return s.enc, stored
 }
 
-// directory returns the epoch of the Vary directory at primary for names,
-// writing a new directory if there is none or it names other fields. It
-// lives at least as long as the variant being stored.
-func (c *Cache) directory(primary, names []byte, ttl int) uint64 {
+// placeVariant says where the variant encoded in s.enc goes, and for how
+// long (seconds): inline in the directory at the primary key s.key when
+// the directory has no inline variant or has this one (the directory is
+// rewritten with it), else under its secondary key. The directory lives
+// at least as long as every variant made under it, so an inline variant
+// may be kept longer than its own ttl; what it may be used for still
+// follows from its own freshness. A directory naming other fields is
+// replaced, with a new epoch (which orphans the variants made under the
+// old one).
+func (c *Cache) placeVariant(s *scratch, names, values []byte, ttl int) (key, val []byte, keep int) {
+	primary := s.key
+	var (
+		epoch  uint64
+		left   int
+		inline []byte
+		have   bool
+	)
 	if v, err := c.store.Get(primary); err == nil {
-		if epoch, have, ok := decodeDirectory(v); ok && bytes.Equal(have, names) {
-			if left, err := c.store.TTL(primary); err == nil && int(left) < ttl {
-				_ = c.store.Touch(primary, ttl)
+		var ep uint64
+		var n []byte
+		if ep, n, inline, have = decodeDirectory(v); have && bytes.Equal(n, names) {
+			epoch = ep
+			if l, err := c.store.TTL(primary); err == nil {
+				left = int(l)
 			}
-			return epoch
+		} else {
+			have = false
 		}
 	}
-	epoch := c.epochs.Add(1)
-	_ = c.store.Set(primary, encodeDirectory(nil, epoch, names), ttl)
-	return epoch
+	if !have {
+		epoch = c.epochs.Add(1)
+		inline = nil
+	}
+	if len(inline) == 0 || sameVariant(inline, values) {
+		s.dir = append(appendDirectory(s.dir[:0], epoch, names), s.enc...)
+		if len(primary)+len(s.dir) <= c.maxEntry {
+			return primary, s.dir, max(ttl, left)
+		}
+		// Too large to go with the directory: under its own key.
+		if have && len(inline) > 0 {
+			// The inline one is this variant's older self; it would
+			// hide the new one.
+			have = false
+			epoch = c.epochs.Add(1)
+		}
+	}
+	switch {
+	case !have:
+		_ = c.store.Set(primary, appendDirectory(s.dir[:0], epoch, names), ttl)
+	case left < ttl:
+		_ = c.store.Touch(primary, ttl)
+	}
+	s.key2 = appendVaryKey(s.key2[:0], primary, epoch, values)
+	return s.key2, s.enc, ttl
+}
+
+// sameVariant reports whether the encoded entry inline has vary values
+// values.
+func sameVariant(inline, values []byte) bool {
+	var e entry
+	return e.decode(inline) == nil && bytes.Equal(e.varyValues, values)
+}
+
+// dropInline removes the variant inline in the directory at primary if
+// it is the one lookup (its secondary key) names, keeping the directory
+// and so the other variants.
+func (c *Cache) dropInline(primary, lookup []byte) {
+	v, err := c.store.Get(primary)
+	if err != nil {
+		return
+	}
+	epoch, names, inline, ok := decodeDirectory(v)
+	if !ok || len(inline) == 0 || len(lookup) < len(primary)+10 ||
+		binary.LittleEndian.Uint64(lookup[len(primary)+2:]) != epoch ||
+		!sameVariant(inline, lookup[len(primary)+10:]) {
+		return
+	}
+	left, err := c.store.TTL(primary)
+	if err != nil || left == 0 {
+		// (0: freecache would keep it for ever.)
+		c.store.Del(primary)
+		return
+	}
+	_ = c.store.Set(primary, appendDirectory(nil, epoch, names), int(left))
 }
 
 // invalidating forwards an unsafe request (any method but GET, HEAD,
