@@ -46,7 +46,7 @@ type scratch struct {
 	a     analysis
 
 	found  bool
-	inline bool // the found entry is the variant inline in its directory
+	inline bool               // the found entry is the variant inline in its directory
 	copyFn func([]byte) error // s.copyValue, bound once
 }
 
