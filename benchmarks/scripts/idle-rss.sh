@@ -18,7 +18,7 @@ export ORIGIN_JWT_SECRET="bench-secret-bench-secret-bench-secret-0123" ORIGIN_LO
 ./bin/origin --listen 127.0.0.1:9601 --db "$TMP/shop.db" --seed-products 10000 & pids+=($!)
 until curl -sf http://127.0.0.1:9601/readyz >/dev/null; do sleep 0.2; done
 cat > "$TMP/fill.lua" <<LUA
-local n = 0
+local n = tonumber(os.getenv("FILL_BASE") or "0")
 request = function()
   n = n + 1
   return wrk.format("GET", "/api/products/?page=1&page_size=24&fill=" .. n)
@@ -34,7 +34,7 @@ run() { # name, proxy flags...
   # so run it in short bursts).
   local done_=0
   while [ "$done_" -lt "$FILL" ]; do
-    local got; got=$(wrk -t1 -c16 -d2s -s "$TMP/fill.lua" http://127.0.0.1:9680 | awk '/requests in/ {print $1}')
+    local got; got=$(FILL_BASE=$done_ wrk -t1 -c16 -d2s -s "$TMP/fill.lua" http://127.0.0.1:9680 | awk '/requests in/ {print $1}')
     done_=$((done_ + got))
   done
   sleep 3
