@@ -85,25 +85,22 @@ func (l *lazyDeadline) early(err error, arm func(time.Time) error) bool {
 	return arm(deadlineTime(l.want)) == nil
 }
 
-func (c *strictConn) setReadDeadline(t time.Time) error {
-	if !c.lazy {
-		return c.Conn.SetReadDeadline(t)
-	}
-	if c.rd.set(t) {
-		return c.Conn.SetReadDeadline(t)
-	}
-	return nil
-}
+func (c *strictConn) setReadDeadline(t time.Time) error { return c.setDeadline(&c.rd, t, false) }
 
 // SetWriteDeadline defers the write deadline (see lazyDeadline).
-func (c *strictConn) SetWriteDeadline(t time.Time) error {
-	if !c.lazy {
+func (c *strictConn) SetWriteDeadline(t time.Time) error { return c.setDeadline(&c.wd, t, true) }
+
+// setDeadline gives the runtime t for one direction when it must have it
+// now: always for a connection that does not defer (TLS), else when t is
+// earlier than the deadline armed (lazyDeadline.set).
+func (c *strictConn) setDeadline(l *lazyDeadline, t time.Time, write bool) error {
+	if c.lazy && !l.set(t) {
+		return nil
+	}
+	if write {
 		return c.Conn.SetWriteDeadline(t)
 	}
-	if c.wd.set(t) {
-		return c.Conn.SetWriteDeadline(t)
-	}
-	return nil
+	return c.Conn.SetReadDeadline(t)
 }
 
 // SetDeadline sets both deadlines (see lazyDeadline).

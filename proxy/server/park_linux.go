@@ -21,7 +21,7 @@ type lot struct {
 	// shorten: how much earlier than fasthttp's idle deadline the park
 	// delay ends (the idle timeout less the delay).
 	shorten time.Duration
-	epfd    int
+	epfd    int // ep's descriptor (not ep.Fd(), which would make it blocking)
 	wake    int // an eventfd in the epoll set: stop writes to it
 	// ep is epfd in the runtime's poller: the lot waits for its set
 	// there, never in a blocking epoll_wait (see run).
