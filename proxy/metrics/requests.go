@@ -16,14 +16,18 @@ import (
 // Requests counts and times the public requests by method, route template
 // (package routes) and status, as the stage just inside tracing, and can
 // log one line per request. The request path pays two clock reads, a
-// route match and two atomic adds; nothing is allocated unless the access
-// log is on.
+// route match and two atomic adds; nothing is allocated but a route and
+// method's histogram on its first request, unless the access log is on.
 type Requests struct {
-	counts  []atomic.Uint64        // [route][method][status-minStatus]
-	hist    []prometheus.Histogram // [route][method]
-	touched []atomic.Bool          // [route][method]: hist has observations
-	log     *slog.Logger
+	counts []atomic.Uint64             // [route][method][status-minStatus]
+	hist   []atomic.Pointer[histogram] // [route][method]: nil until the first request
+	log    *slog.Logger
 }
+
+// histogram is one route and method's duration histogram, made on its
+// first request: most route and method pairs never see one, and made up
+// front the 350-odd histograms held about 1.5 MiB.
+type histogram struct{ prometheus.Histogram }
 
 const (
 	minStatus = 100
@@ -39,6 +43,7 @@ var requestBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .02
 var (
 	requestsDesc = desc("http_requests_total", "Public requests served, by method, route template and status.", "method", "route", "status")
 	durationName = "edgeshop_http_request_duration_seconds"
+	durationHelp = "Time to serve a public request, from the first stage to the last, by method and route template."
 )
 
 // NewRequests returns request metrics; accessLog, if not nil, gets one
@@ -46,23 +51,34 @@ var (
 // cache decision, trace and span ids).
 func NewRequests(accessLog *slog.Logger) *Requests {
 	n := routes.Count * len(methods)
-	r := &Requests{
-		counts:  make([]atomic.Uint64, n*nStatus),
-		hist:    make([]prometheus.Histogram, n),
-		touched: make([]atomic.Bool, n),
-		log:     accessLog,
+	return &Requests{
+		counts: make([]atomic.Uint64, n*nStatus),
+		hist:   make([]atomic.Pointer[histogram], n),
+		log:    accessLog,
 	}
-	for ri := range routes.Count {
-		for mi, m := range methods {
-			r.hist[ri*len(methods)+mi] = prometheus.NewHistogram(prometheus.HistogramOpts{
-				Name:        durationName,
-				Help:        "Time to serve a public request, from the first stage to the last, by method and route template.",
-				Buckets:     requestBuckets,
-				ConstLabels: prometheus.Labels{"method": m, "route": routes.Name(ri)},
-			})
-		}
+}
+
+// histOpts are the options of the histogram for rm ([route][method]).
+func histOpts(rm int) prometheus.HistogramOpts {
+	return prometheus.HistogramOpts{
+		Name:        durationName,
+		Help:        durationHelp,
+		Buckets:     requestBuckets,
+		ConstLabels: prometheus.Labels{"method": methods[rm%len(methods)], "route": routes.Name(rm / len(methods))},
 	}
-	return r
+}
+
+// histFor returns rm's histogram, making it on first use (the one that
+// lands first wins a race).
+func (r *Requests) histFor(rm int) *histogram {
+	if h := r.hist[rm].Load(); h != nil {
+		return h
+	}
+	h := &histogram{prometheus.NewHistogram(histOpts(rm))}
+	if r.hist[rm].CompareAndSwap(nil, h) {
+		return h
+	}
+	return r.hist[rm].Load()
 }
 
 func methodIndex(m []byte) int {
@@ -89,11 +105,9 @@ func (r *Requests) Stage(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 		route := routes.Match(ctx.Path())
 		rm := route*len(methods) + methodIndex(ctx.Method())
 		status := ctx.Response.StatusCode()
+		h := r.histFor(rm) // first: Total and Collect skip pairs without one
 		r.counts[rm*nStatus+statusIndex(status)].Add(1)
-		r.hist[rm].Observe(d.Seconds())
-		if !r.touched[rm].Load() {
-			r.touched[rm].Store(true)
-		}
+		h.Observe(d.Seconds())
 		if r.log != nil {
 			r.logRequest(ctx, route, status, d)
 		}
@@ -127,8 +141,8 @@ func (r *Requests) logRequest(ctx *fasthttp.RequestCtx, route, status int, d tim
 // Total is the number of requests counted so far.
 func (r *Requests) Total() uint64 {
 	var n uint64
-	for rm := range r.touched {
-		if !r.touched[rm].Load() {
+	for rm := range r.hist {
+		if r.hist[rm].Load() == nil {
 			continue
 		}
 		for si := range nStatus {
@@ -138,11 +152,14 @@ func (r *Requests) Total() uint64 {
 	return n
 }
 
-// Describe implements prometheus.Collector.
+// Describe implements prometheus.Collector: the counter family and every
+// histogram's descriptor, made or not (the registry checks what Collect
+// sends against these).
 func (r *Requests) Describe(ch chan<- *prometheus.Desc) {
 	ch <- requestsDesc
-	for _, h := range r.hist {
-		h.Describe(ch)
+	for rm := range r.hist {
+		o := histOpts(rm)
+		ch <- prometheus.NewDesc(o.Name, o.Help, nil, o.ConstLabels)
 	}
 }
 
@@ -150,7 +167,8 @@ func (r *Requests) Describe(ch chan<- *prometheus.Desc) {
 // histograms that have observations.
 func (r *Requests) Collect(ch chan<- prometheus.Metric) {
 	for rm := range r.hist {
-		if !r.touched[rm].Load() {
+		h := r.hist[rm].Load()
+		if h == nil {
 			continue
 		}
 		route, method := routes.Name(rm/len(methods)), methods[rm%len(methods)]
@@ -160,6 +178,6 @@ func (r *Requests) Collect(ch chan<- prometheus.Metric) {
 					method, route, strconv.Itoa(si+minStatus))
 			}
 		}
-		r.hist[rm].Collect(ch)
+		h.Collect(ch)
 	}
 }

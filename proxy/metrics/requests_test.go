@@ -121,3 +121,28 @@ func TestRequestStageDoesNotAllocate(t *testing.T) {
 		t.Errorf("%.0f allocations per request, want 0", n)
 	}
 }
+
+// TestHistogramsMadeOnFirstRequest: a route and method's duration
+// histogram appears once it has a request (registered before any, as the
+// proxy does), and the registry's consistency checks accept it.
+func TestHistogramsMadeOnFirstRequest(t *testing.T) {
+	r := metrics.NewRequests(nil)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(r)
+	h := r.Stage(func(*fasthttp.RequestCtx) {})
+	if n, err := testutil.GatherAndCount(reg, "edgeshop_http_request_duration_seconds"); err != nil || n != 0 {
+		t.Fatalf("%d duration histograms before any request (%v), want 0", n, err)
+	}
+	if r.Total() != 0 {
+		t.Fatalf("total %d before any request", r.Total())
+	}
+	serve(h, "GET", "/api/products/7/")
+	serve(h, "DELETE", "/api/cart/delete/?id=3")
+	serve(h, "GET", "/api/products/8/")
+	if n, err := testutil.GatherAndCount(reg, "edgeshop_http_request_duration_seconds"); err != nil || n != 2 {
+		t.Errorf("%d duration histograms after requests on two routes (%v), want 2", n, err)
+	}
+	if r.Total() != 3 {
+		t.Errorf("total %d, want 3", r.Total())
+	}
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"math"
 	"net"
 	"os"
 	"sync/atomic"
@@ -44,7 +45,19 @@ type Option func(*serveOptions)
 type serveOptions struct {
 	parkAfter  time.Duration
 	parkCounts *ParkCounts
+	// crowd, crowdedAfter: see ParkCrowded; crowdSet when it was given.
+	crowd        int
+	crowdedAfter time.Duration
+	crowdSet     bool
 }
+
+// Parking's defaults when crowded (see ParkCrowded): beyond 1,024
+// connections on goroutines, an idle one parks after 100 ms (or the park
+// delay, if shorter).
+const (
+	defaultParkCrowd        = 1024
+	defaultParkCrowdedAfter = 100 * time.Millisecond
+)
 
 // ParkIdle makes Serve park a keep-alive connection that has waited after
 // for its next request: it gives up its goroutine, buffers and request
@@ -55,6 +68,58 @@ type serveOptions struct {
 // date (for metrics).
 func ParkIdle(after time.Duration, counts *ParkCounts) Option {
 	return func(o *serveOptions) { o.parkAfter, o.parkCounts = after, counts }
+}
+
+// ParkCrowded shortens the park delay to after while more than over
+// connections are on goroutines (being served, or waiting for their next
+// request). Each of those holds a goroutine with its stack, fasthttp's
+// buffers and request context, 10–25 KiB; a burst of thousands of
+// clients that each send one request and stay connected otherwise holds
+// them all for the whole park delay (with 10,000 connections the heap
+// peaked about 300 MiB above the cache), and the runtime never frees a
+// goroutine's descriptor once made. A connection's delay is chosen when it
+// starts to wait, by the count then. Without this option the bound is
+// 1,024 connections and after is 100 ms (or ParkIdle's delay if shorter);
+// it has no effect unless ParkIdle parks, and none with after 0.
+func ParkCrowded(over int, after time.Duration) Option {
+	return func(o *serveOptions) { o.crowd, o.crowdedAfter, o.crowdSet = over, after, true }
+}
+
+// crowding returns the crowd bound and delay in force for o.
+func (o serveOptions) crowding() (int, time.Duration) {
+	if o.crowdSet {
+		if o.crowdedAfter <= 0 {
+			return math.MaxInt, o.parkAfter // never crowded
+		}
+		return o.crowd, min(o.crowdedAfter, o.parkAfter)
+	}
+	return defaultParkCrowd, min(defaultParkCrowdedAfter, o.parkAfter)
+}
+
+// lotDelays is how long a lot's connections wait before they park, on
+// every platform.
+type lotDelays struct {
+	// shorten: how much earlier than fasthttp's idle deadline the park
+	// delay ends (the idle timeout less the delay); shortenCrowded, the
+	// same for the crowded delay, in force while more than crowd
+	// connections are on goroutines (serving).
+	shorten, shortenCrowded time.Duration
+	crowd                   int64
+	serving                 atomic.Int64
+}
+
+// onGoroutine counts p's connection as on a goroutine.
+func (l *lotDelays) onGoroutine(p *parkState) {
+	p.onGoroutine.Store(true)
+	l.serving.Add(1)
+}
+
+// offGoroutine counts p's connection as no longer on one (parked or
+// closed), once.
+func (l *lotDelays) offGoroutine(p *parkState) {
+	if p.onGoroutine.CompareAndSwap(true, false) {
+		l.serving.Add(-1)
+	}
 }
 
 // ParkCounts counts what Serve's parking did. The zero value is ready; a
@@ -96,6 +161,8 @@ type parkState struct {
 	// parked: the last read returned errPark, so Close parks.
 	parked atomic.Bool
 	key    uint64 // the lot's key while parked
+	// onGoroutine: counted in the lot's serving.
+	onGoroutine atomic.Bool
 }
 
 // parkable reports whether the scanner is between requests: at a
@@ -128,7 +195,11 @@ func (c *strictConn) SetReadDeadline(t time.Time) error {
 	// t is fasthttp's idle deadline, its now plus the idle timeout: the
 	// park delay ends that much earlier (without a clock read here).
 	p.idleWait, p.until = true, t
-	return c.setReadDeadline(t.Add(-p.lot.shorten))
+	shorten := p.lot.shorten
+	if p.lot.serving.Load() > p.lot.crowd {
+		shorten = p.lot.shortenCrowded
+	}
+	return c.setReadDeadline(t.Add(-shorten))
 }
 
 // parkRead is Read's part for a parking connection: it turns the park
@@ -153,10 +224,14 @@ func (c *strictConn) parkRead(n int, err error) (int, error) {
 
 // Close parks the connection if its last read did, closes it otherwise.
 func (c *strictConn) Close() error {
-	if p := c.park; p != nil && p.parked.CompareAndSwap(true, false) {
+	p := c.park
+	if p != nil && p.parked.CompareAndSwap(true, false) {
 		if p.lot.park(c) {
 			return nil
 		}
+	}
+	if p != nil {
+		p.lot.offGoroutine(p)
 	}
 	return c.Conn.Close()
 }
@@ -170,5 +245,7 @@ func (l *lot) parkingFor(c net.Conn) *parkState {
 	if _, ok := c.(syscall.Conn); !ok {
 		return nil
 	}
-	return &parkState{lot: l}
+	p := &parkState{lot: l}
+	l.onGoroutine(p)
+	return p
 }

@@ -18,11 +18,9 @@ import (
 type lot struct {
 	srv    *fasthttp.Server
 	counts *ParkCounts
-	// shorten: how much earlier than fasthttp's idle deadline the park
-	// delay ends (the idle timeout less the delay).
-	shorten time.Duration
-	epfd    int // ep's descriptor (not ep.Fd(), which would make it blocking)
-	wake    int // an eventfd in the epoll set: stop writes to it
+	lotDelays
+	epfd int // ep's descriptor (not ep.Fd(), which would make it blocking)
+	wake int // an eventfd in the epoll set: stop writes to it
 	// ep is epfd in the runtime's poller: the lot waits for its set
 	// there, never in a blocking epoll_wait (see run).
 	ep   *os.File
@@ -40,10 +38,12 @@ type lot struct {
 const lotWait = 500 * time.Millisecond
 
 // newLot returns a lot for srv's connections, or nil when they should not
-// park: after is not positive, srv has no ReadTimeout (parking relies on
-// fasthttp setting the read deadline once a request's first byte came),
-// or its idle timeout is no longer than after.
-func newLot(srv *fasthttp.Server, after time.Duration, counts *ParkCounts) (*lot, error) {
+// park: the park delay (o.parkAfter) is not positive, srv has no
+// ReadTimeout (parking relies on fasthttp setting the read deadline once
+// a request's first byte came), or its idle timeout is no longer than the
+// delay.
+func newLot(srv *fasthttp.Server, o serveOptions) (*lot, error) {
+	after, counts := o.parkAfter, o.parkCounts
 	if after <= 0 || srv.ReadTimeout <= 0 || srv.IdleTimeout <= after {
 		return nil, nil
 	}
@@ -80,8 +80,10 @@ func newLot(srv *fasthttp.Server, after time.Duration, counts *ParkCounts) (*lot
 	if counts == nil {
 		counts = new(ParkCounts)
 	}
-	l := &lot{srv: srv, counts: counts, shorten: srv.IdleTimeout - after, epfd: epfd, wake: wake, ep: ep, epRC: epRC,
+	crowd, crowdedAfter := o.crowding()
+	l := &lot{srv: srv, counts: counts, epfd: epfd, wake: wake, ep: ep, epRC: epRC,
 		conns: make(map[uint64]*strictConn), done: make(chan struct{})}
+	l.shorten, l.shortenCrowded, l.crowd = srv.IdleTimeout-after, srv.IdleTimeout-crowdedAfter, int64(crowd)
 	go l.run()
 	return l, nil
 }
@@ -110,6 +112,7 @@ func (l *lot) park(c *strictConn) bool {
 		}
 		c.park.key = lotKey(ev)
 		l.conns[c.park.key] = c
+		l.offGoroutine(c.park)
 		l.counts.parked.Add(1)
 		l.counts.parks.Add(1)
 		parked = true
@@ -244,6 +247,7 @@ func (l *lot) resume(c *strictConn) {
 	// timeout for the request that is arriving.
 	_ = c.Conn.SetReadDeadline(time.Time{})
 	c.rd = lazyDeadline{}
+	l.onGoroutine(c.park)
 	_ = l.srv.ServeConn(c)
 }
 

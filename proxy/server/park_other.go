@@ -2,15 +2,11 @@
 
 package server
 
-import (
-	"time"
-
-	"github.com/valyala/fasthttp"
-)
+import "github.com/valyala/fasthttp"
 
 // lot is epoll's; elsewhere connections never park.
-type lot struct{ shorten time.Duration }
+type lot struct{ lotDelays }
 
-func newLot(*fasthttp.Server, time.Duration, *ParkCounts) (*lot, error) { return nil, nil }
-func (l *lot) park(*strictConn) bool                                    { return false }
-func (l *lot) stop()                                                    {}
+func newLot(*fasthttp.Server, serveOptions) (*lot, error) { return nil, nil }
+func (l *lot) park(*strictConn) bool                      { return false }
+func (l *lot) stop()                                      {}

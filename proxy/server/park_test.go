@@ -313,3 +313,48 @@ func TestParkingServesWithoutAllocating(t *testing.T) {
 		t.Fatalf("%.2f allocations per request", per)
 	}
 }
+
+// While more connections than the crowd bound are on goroutines, an idle
+// one parks after the crowded delay; below it, after the park delay.
+func TestCrowdedConnectionsParkSooner(t *testing.T) {
+	counts := new(server.ParkCounts)
+	srv := server.New(echoPath, server.Limits{IdleTimeout: time.Minute}, nil)
+	addr, _ := start(t, srv, time.Second, server.ParkIdle(30*time.Second, counts), server.ParkCrowded(5, 50*time.Millisecond))
+	var conns []*keptConn
+	open := func(n int) {
+		for range n {
+			k := dialKept(t, addr)
+			k.get("/")
+			conns = append(conns, k)
+		}
+	}
+	// Five connections are within the bound: they wait the park delay.
+	open(5)
+	time.Sleep(300 * time.Millisecond)
+	if got := counts.Parked(); got != 0 {
+		t.Fatalf("%d of 5 connections parked within 300 ms, want none (park delay 30 s, crowd bound 5)", got)
+	}
+	// Fifteen more start waiting while the five hold goroutines: crowded.
+	open(15)
+	eventually(t, "the fifteen connections past the bound park", func() bool { return counts.Parked() == 15 })
+	time.Sleep(300 * time.Millisecond)
+	if got := counts.Parked(); got != 15 {
+		t.Fatalf("%d connections parked, want 15 (the first five wait 30 s)", got)
+	}
+	// Parked connections hold no goroutine: with the five closed, a new
+	// connection is alone on one and waits the park delay.
+	for _, k := range conns[:5] {
+		k.c.Close()
+	}
+	time.Sleep(200 * time.Millisecond)
+	open(1)
+	time.Sleep(300 * time.Millisecond)
+	if got := counts.Parked(); got != 15 {
+		t.Fatalf("%d connections parked, want 15 (the new one waits 30 s)", got)
+	}
+	for i, k := range conns[5:] {
+		if got := k.get(fmt.Sprintf("/%d", i)); got != fmt.Sprintf("GET /%d ", i) {
+			t.Fatalf("connection %d: %q", i+5, got)
+		}
+	}
+}

@@ -128,7 +128,7 @@ func Serve(ctx context.Context, srv *fasthttp.Server, ln net.Listener, grace tim
 	for _, opt := range opts {
 		opt(&o)
 	}
-	parking, err := newLot(srv, o.parkAfter, o.parkCounts)
+	parking, err := newLot(srv, o)
 	if err != nil {
 		return fmt.Errorf("serve %s: parking idle connections: %w", ln.Addr(), err)
 	}
