@@ -247,6 +247,7 @@ func (l *lot) resume(c *strictConn) {
 	// timeout for the request that is arriving.
 	_ = c.Conn.SetReadDeadline(time.Time{})
 	c.rd = lazyDeadline{}
+	c.park.settled = true
 	l.onGoroutine(c.park)
 	_ = l.srv.ServeConn(c)
 }

@@ -357,4 +357,20 @@ func TestCrowdedConnectionsParkSooner(t *testing.T) {
 			t.Fatalf("connection %d: %q", i+5, got)
 		}
 	}
+	// Woken from the lot, the fifteen are settled: crowded again (16 on
+	// goroutines), they still wait the park delay.
+	time.Sleep(300 * time.Millisecond)
+	if got := counts.Parked(); got != 0 {
+		t.Fatalf("%d connections parked again within 300 ms, want none (each was woken or came back for a second request: settled)", got)
+	}
+	// Nor does a new connection, crowded, once it came back within the
+	// crowded delay for its second request.
+	k := dialKept(t, addr)
+	k.get("/first")
+	time.Sleep(10 * time.Millisecond)
+	k.get("/second")
+	time.Sleep(300 * time.Millisecond)
+	if got := counts.Parked(); got != 0 {
+		t.Fatalf("%d connections parked, want none (the new one came back for its second request)", got)
+	}
 }

@@ -80,7 +80,7 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 	set.Duration(&s.UpstreamTimeout, "upstream-timeout", "EDGE_UPSTREAM_TIMEOUT", 10*time.Second, "bound on one request to an origin")
 	set.Duration(&s.ReadTimeout, "read-timeout", "EDGE_READ_TIMEOUT", 30*time.Second, "bound on reading one client request (header block and body); slower clients get 408")
 	set.Bool(&s.ReduceMemory, "reduce-memory", "EDGE_REDUCE_MEMORY", false, "idle keep-alive client connections give back their buffers: about 6 KiB each instead of 18 KiB, for one more read syscall (about 1 µs of CPU) per request")
-	set.Duration(&s.ParkIdleAfter, "park-idle-after", "EDGE_PARK_IDLE_AFTER", time.Second, "a keep-alive client connection idle this long gives up its goroutine, buffers and request context until its next request arrives (about 0.5 KiB each instead of 10–25 KiB); while over 1,024 connections are on goroutines, after 100 ms at most; 0 keeps every connection on its own goroutine")
+	set.Duration(&s.ParkIdleAfter, "park-idle-after", "EDGE_PARK_IDLE_AFTER", time.Second, "a keep-alive client connection idle this long gives up its goroutine, buffers and request context until its next request arrives (about 0.5 KiB each instead of 10–25 KiB); while over 1,024 connections are on goroutines, one waiting for its second request parks after 100 ms at most; 0 keeps every connection on its own goroutine")
 	set.Duration(&s.IdleTimeout, "idle-timeout", "EDGE_IDLE_TIMEOUT", 90*time.Second, "idle keep-alive client connections are closed after this")
 	var tokenFile string
 	set.String(&tokenFile, "admin-token-file", "EDGE_ADMIN_TOKEN_FILE", "", "file holding the admin token that authorises POST /purge and POST /origins/reload (EDGE_ADMIN_TOKEN, when set, wins)")
