@@ -72,20 +72,18 @@ func ParkIdle(after time.Duration, counts *ParkCounts) Option {
 
 // ParkCrowded shortens the park delay to after while more than over
 // connections are on goroutines (being served, or waiting for their next
-// request). Each of those holds a goroutine with its stack, fasthttp's
-// buffers and request context, 10–25 KiB; a burst of thousands of
-// clients that each send one request and stay connected otherwise holds
-// them all for the whole park delay (with 10,000 connections the heap
-// peaked about 300 MiB above the cache), and the runtime never frees a
-// goroutine's descriptor once made. The crowded delay is for a
-// connection between its first and second request (a client that sent a
-// request and holds the connection); one that came back after waiting,
-// or was woken from the lot, always gets the park delay, so connections
-// in steady use are not parked and woken over and over (at 4,096 busy
-// connections that halved the proxy's hit throughput). A connection's
-// delay is chosen when it starts to wait, by the count then. Without this option the bound is
-// 1,024 connections and after is 100 ms (or ParkIdle's delay if shorter);
-// it has no effect unless ParkIdle parks, and none with after 0.
+// request), for a connection waiting for its second request: a client
+// that sent one request and holds the connection. Each connection on a
+// goroutine holds its stack, fasthttp's buffers and request context
+// (10–25 KiB), and the runtime never frees a goroutine's descriptor once
+// made: 10,000 such clients at once took the heap about 300 MiB above the
+// cache. A connection that came back after a wait, or was woken from the
+// lot, always gets the park delay, so one in steady use parks at most
+// once for crowding (parking on every request halved the hit throughput
+// at 4,096 busy connections). The delay is chosen when a wait starts, by
+// the count then. Without this option the bound is 1,024 connections and
+// after is 100 ms (or ParkIdle's delay if shorter). after 0 turns it off;
+// it has no effect unless ParkIdle parks.
 func ParkCrowded(over int, after time.Duration) Option {
 	return func(o *serveOptions) { o.crowd, o.crowdedAfter, o.crowdSet = over, after, true }
 }
