@@ -128,9 +128,9 @@ type crashOrigin struct {
 }
 
 // startCrashOrigin starts the binary on a free loopback port over db and
-// waits until it is ready. The test owns the process: it is killed at the
+// waits until it is ready (args are more flags). The test owns the process: it is killed at the
 // end if still running.
-func startCrashOrigin(t *testing.T, bin, db string) *crashOrigin {
+func startCrashOrigin(t *testing.T, bin, db string, args ...string) *crashOrigin {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -138,7 +138,7 @@ func startCrashOrigin(t *testing.T, bin, db string) *crashOrigin {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "--listen", addr, "--db", db, "--seed-products", "200")
+	cmd := exec.Command(bin, append([]string{"--listen", addr, "--db", db, "--seed-products", "200"}, args...)...)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ORIGIN_") {

@@ -31,6 +31,7 @@ import (
 	"edgeshop/origin/tracing"
 	"edgeshop/shared/config"
 	"edgeshop/shared/logging"
+	"edgeshop/shared/profiling"
 	"edgeshop/shared/telemetry"
 )
 
@@ -44,7 +45,7 @@ type settings struct {
 	bcryptCost                        int
 	edgePurgeURLs                     []string
 	edgeTokenFile                     string
-	metricsListen                     string
+	metricsListen, pprofListen        string
 }
 
 func main() {
@@ -72,8 +73,12 @@ func main() {
 	cs.String(&s.edgeTokenFile, "edge-admin-token-file", "EDGE_ADMIN_TOKEN_FILE", "", "file holding the edges' admin token (EDGE_ADMIN_TOKEN, when set, wins)")
 	cs.String(&s.logLevel, "log-level", "ORIGIN_LOG_LEVEL", "info", "debug, info, warn or error")
 	cs.String(&s.metricsListen, "metrics-listen", "ORIGIN_METRICS_LISTEN", "", "address serving Prometheus /metrics, apart from the API (empty: none)")
+	cs.String(&s.pprofListen, "pprof-listen", "ORIGIN_PPROF_LISTEN", "", "address serving net/http/pprof, apart from the API, loopback only (empty: off)")
 	if err := cs.Parse(os.Args[1:]); err != nil {
 		config.Exit("origin", err)
+	}
+	if err := profiling.CheckAddr(s.pprofListen); err != nil {
+		config.Exit("origin", errors.New("setting --pprof-listen / ORIGIN_PPROF_LISTEN: "+err.Error()))
 	}
 	if s.seedProducts < 0 {
 		config.Exit("origin", errors.New("setting --seed-products / ORIGIN_SEED_PRODUCTS: must be >= 0"))
@@ -94,6 +99,16 @@ func main() {
 func serve(s settings, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	// Profiling (--pprof-listen, off by default): net/http/pprof on a
+	// loopback listener of its own, for benchmarks.
+	if s.pprofListen != "" {
+		stopProfiling, err := profiling.Serve(s.pprofListen)
+		if err != nil {
+			return fmt.Errorf("setting --pprof-listen / ORIGIN_PPROF_LISTEN: %w", err)
+		}
+		defer stopProfiling()
+	}
 
 	// Tracing (OTEL_* variables): spans go out in the background and are
 	// flushed, within a bound, after the server has drained.

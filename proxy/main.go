@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync"
@@ -35,6 +33,7 @@ import (
 	"edgeshop/proxy/upstream"
 	"edgeshop/shared/config"
 	"edgeshop/shared/logging"
+	"edgeshop/shared/profiling"
 	"edgeshop/shared/telemetry"
 )
 
@@ -97,7 +96,7 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 	// Profiling (--pprof-listen, off by default): net/http/pprof on a
 	// loopback listener of its own, for benchmarks.
 	if s.PprofListen != "" {
-		stopProfiling, err := serveProfiling(s.PprofListen)
+		stopProfiling, err := profiling.Serve(s.PprofListen)
 		if err != nil {
 			return fmt.Errorf("setting --pprof-listen / EDGE_PPROF_LISTEN: %w", err)
 		}
@@ -322,22 +321,4 @@ func reloadOnHangup(ctx context.Context, b *balance.Balancer, certs *tlsedge.Cer
 			}
 		}
 	}
-}
-
-// serveProfiling serves net/http/pprof on addr until the returned function
-// is called.
-func serveProfiling(addr string) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return func() { _ = srv.Close() }, nil
 }

@@ -30,6 +30,7 @@ type bench struct {
 	assetsDir  string // benchmarks/results/<date>/ (charts, profiles)
 	adminToken string
 	proxyHelp  string
+	originHelp string
 	mu         sync.Mutex
 	began      time.Time
 }
@@ -102,6 +103,8 @@ func runBench(ctx context.Context, args []string) error {
 	defer b.procs.StopAll()
 	help, _ := exec.Command(filepath.Join(cfg.Bin, "proxy"), "--help").CombinedOutput()
 	b.proxyHelp = string(help)
+	help, _ = exec.Command(filepath.Join(cfg.Bin, "origin"), "--help").CombinedOutput()
+	b.originHelp = string(help)
 
 	b.run = &report.Run{
 		Date: date, Started: now.Format(time.RFC3339), Quick: cfg.Quick,

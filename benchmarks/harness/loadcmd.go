@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -19,6 +20,7 @@ import (
 func runLoad(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	specFile := fs.String("spec", "", "JSON file with the load.Spec")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load generator to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,6 +39,18 @@ func runLoad(ctx context.Context, args []string) error {
 	// plus a margin.
 	ctx, cancel := context.WithTimeout(ctx, spec.Duration+spec.Timeout+30*time.Second)
 	defer cancel()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	res, err := load.Run(ctx, spec)
 	if err != nil {
 		return err

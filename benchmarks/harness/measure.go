@@ -122,8 +122,9 @@ func durArg(d time.Duration) string {
 var specSeq atomic.Int64
 
 // loadRun runs the harness's own load generator (pinned to the load CPUs)
-// against sys with spec (its Addr is filled in).
-func (b *bench) loadRun(ctx context.Context, st *stack, sys *system, spec load.Spec) (*report.Measurement, *load.Result, error) {
+// against sys with spec (its Addr is filled in); args are more flags of
+// the load command.
+func (b *bench) loadRun(ctx context.Context, st *stack, sys *system, spec load.Spec, args ...string) (*report.Measurement, *load.Result, error) {
 	if err := check(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -144,7 +145,7 @@ func (b *bench) loadRun(ctx context.Context, st *stack, sys *system, spec load.S
 		return nil, nil, err
 	}
 	opt := procs.Options{CPUs: b.cfg.LoadCPU}
-	argv := []string{b.self, "load", "-spec", file}
+	argv := append([]string{b.self, "load", "-spec", file}, args...)
 	command := b.record(opt, argv)
 	ctx, cancel := context.WithTimeout(ctx, spec.Duration+spec.Timeout+time.Minute)
 	defer cancel()
@@ -183,6 +184,9 @@ func (b *bench) loadRun(ctx context.Context, st *stack, sys *system, spec load.S
 		m.Extra["users"] = len(spec.Workload.Mix.Users)
 	}
 	account(m, before, after)
+	if ps := cmd.ProcessState; ps != nil && m.Requests > 0 {
+		m.Extra["load_cpu_us_per_req"] = stats.Round(float64((ps.UserTime()+ps.SystemTime()).Microseconds())/float64(m.Requests), 2)
+	}
 	return m, &r, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -181,7 +182,57 @@ func (b *bench) mixScenario(ctx context.Context, st *stack) error {
 		s.Measurements = append(s.Measurements, m)
 	}
 	s.Summarize()
+	b.profileMix(ctx, st, s, spec)
 	return nil
+}
+
+// profileMix runs the shop mix once more, for profile-dur, while
+// net/http/pprof takes CPU profiles of the proxy and of the first origin
+// over the middle of the run and the load generator profiles itself:
+// where the stack's time goes under the mix. The run is not one of the
+// scenario's measurements (profiling slows it).
+func (b *bench) profileMix(ctx context.Context, st *stack, s *report.Scenario, spec load.Spec) {
+	window := max(1, int((b.cfg.ProfileDur-2*time.Second)/time.Second))
+	type profile struct{ name, binary, url string } // url "": the load generator's own
+	profiles := []profile{{"load-mix-cpu", b.self, ""}}
+	if b.proxyHas("pprof-listen") {
+		profiles = append(profiles, profile{"proxy-mix-cpu", filepath.Join(b.cfg.Bin, "proxy"), fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.addr(portPprof), window)})
+	}
+	if b.originHas("pprof-listen") {
+		profiles = append(profiles, profile{"origin-mix-cpu", filepath.Join(b.cfg.Bin, "origin"), fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.addr(portOPprof1), window)})
+	}
+	file := func(p profile, ext string) string { return filepath.Join(b.assetsDir, p.name+ext) }
+	b.logf("shop mix, profiled run")
+	errs := make(chan error, len(profiles))
+	time.AfterFunc(time.Second, func() {
+		for _, p := range profiles[1:] {
+			go func() { errs <- download(p.url, file(p, ".pprof"), time.Duration(window+30)*time.Second) }()
+		}
+	})
+	spec.Duration = b.cfg.ProfileDur
+	m, _, err := b.loadRun(ctx, st, st.systems["edgeshop"], spec, "-cpuprofile", file(profiles[0], ".pprof"))
+	for range profiles[1:] {
+		if e := <-errs; e != nil {
+			s.Notes = append(s.Notes, "mix profile: "+e.Error())
+		}
+	}
+	if err != nil {
+		s.Notes = append(s.Notes, "profiled mix run: "+err.Error())
+		return
+	}
+	s.Notes = append(s.Notes, fmt.Sprintf("A further %s run at the same rate, not counted above, was profiled: CPU profiles of the proxy and of origin 1 (%s window) "+
+		"and of the load generator (whole run) are saved with the run as proxy-mix-cpu.pprof, origin-mix-cpu.pprof and load-mix-cpu.pprof, with `go tool pprof -top` of each beside them. "+
+		"That run answered %.0f req/s; CPU per request: proxy %.1f µs, both origins %v µs, load generator %v µs.",
+		b.cfg.ProfileDur, time.Duration(window)*time.Second, m.Throughput, m.ServerCPUPerReq, m.Extra["origins_cpu_us_per_req"], m.Extra["load_cpu_us_per_req"]))
+	for _, p := range profiles {
+		if _, err := os.Stat(file(p, ".pprof")); err != nil {
+			continue
+		}
+		b.run.Profiles[p.name+".pprof"] = filepath.Join(filepath.Base(b.assetsDir), p.name+".pprof")
+		if err := pprofTop(ctx, p.binary, file(p, ".pprof"), "", file(p, ".txt")); err == nil {
+			b.run.Profiles[p.name+".txt"] = filepath.Join(filepath.Base(b.assetsDir), p.name+".txt")
+		}
+	}
 }
 
 // mixPasses is the seed's target condition for one run.

@@ -30,6 +30,8 @@ const (
 	portSeed     = 5
 	portMetrics1 = 11
 	portMetrics2 = 12
+	portOPprof1  = 13
+	portOPprof2  = 14
 	portProxy    = 80
 	portAdmin    = 81
 	portPprof    = 82
@@ -217,7 +219,7 @@ func copyFile(from, to string) error {
 // asked. bareBody is the bare server's body file.
 func (b *bench) startStack(ctx context.Context, n int, peers bool, bareBody string) (*stack, error) {
 	// A port taken by another program would have the harness measure it.
-	for _, off := range []int{portOrigin1, portOrigin2, portMetrics1, portMetrics2, portProxy, portAdmin, portPprof,
+	for _, off := range []int{portOrigin1, portOrigin2, portMetrics1, portMetrics2, portOPprof1, portOPprof2, portProxy, portAdmin, portPprof,
 		portNginx, portVarnish, portHAProxy, portBare} {
 		ln, err := net.Listen("tcp", b.addr(off))
 		if err != nil {
@@ -240,9 +242,12 @@ func (b *bench) startStack(ctx context.Context, n int, peers bool, bareBody stri
 		return nil, fmt.Errorf("createsuperuser: %v: %s", err, out)
 	}
 	for i, off := range []int{portOrigin1, portOrigin2} {
-		p, err := b.start(fmt.Sprintf("origin%d-%d", i+1, n), procs.Options{Env: b.originEnv(), CPUs: b.cfg.OriginCPU},
-			filepath.Join(b.cfg.Bin, "origin"), "--listen", b.addr(off), "--db", db, "--seed-products", strconv.Itoa(n),
-			"--metrics-listen", b.addr(portMetrics1+i))
+		args := []string{filepath.Join(b.cfg.Bin, "origin"), "--listen", b.addr(off), "--db", db, "--seed-products", strconv.Itoa(n),
+			"--metrics-listen", b.addr(portMetrics1 + i)}
+		if b.originHas("pprof-listen") {
+			args = append(args, "--pprof-listen", b.addr(portOPprof1+i))
+		}
+		p, err := b.start(fmt.Sprintf("origin%d-%d", i+1, n), procs.Options{Env: b.originEnv(), CPUs: b.cfg.OriginCPU}, args...)
 		if err != nil {
 			return st, err
 		}
@@ -369,8 +374,14 @@ func randomHex(n int) string {
 }
 
 // proxyHas reports whether this build of the proxy has the flag.
-func (b *bench) proxyHas(flag string) bool {
-	return strings.Contains(b.proxyHelp, "-"+flag+" ") || strings.Contains(b.proxyHelp, "-"+flag+"\n")
+func (b *bench) proxyHas(flag string) bool { return hasFlag(b.proxyHelp, flag) }
+
+// originHas reports whether the origin build has a flag (older builds, run
+// with -bin, may not).
+func (b *bench) originHas(flag string) bool { return hasFlag(b.originHelp, flag) }
+
+func hasFlag(help, flag string) bool {
+	return strings.Contains(help, "-"+flag+" ") || strings.Contains(help, "-"+flag+"\n")
 }
 
 var errStopped = errors.New("stopped")

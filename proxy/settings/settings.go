@@ -17,6 +17,7 @@ import (
 	"edgeshop/proxy/upstream"
 	"edgeshop/shared/config"
 	"edgeshop/shared/logging"
+	"edgeshop/shared/profiling"
 )
 
 // Settings are the proxy's settings, checked.
@@ -117,7 +118,7 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 	}{
 		{"listen", "EDGE_LISTEN", checkAddr(s.Listen)},
 		{"admin-listen", "EDGE_ADMIN_LISTEN", checkAddr(s.AdminListen)},
-		{"pprof-listen", "EDGE_PPROF_LISTEN", checkPprofAddr(s.PprofListen)},
+		{"pprof-listen", "EDGE_PPROF_LISTEN", profiling.CheckAddr(s.PprofListen)},
 		{"origins", "EDGE_ORIGINS", checkOrigins(s.Origins)},
 		{"cache-size", "EDGE_CACHE_SIZE", checkCacheSize(s.CacheSize)},
 		{"cache-stale-if-disconnected", "EDGE_CACHE_STALE_IF_DISCONNECTED", notNegative(s.CacheStaleIfDisconnected)},
@@ -151,22 +152,6 @@ func Load(args []string, getenv func(string) (string, bool), usage io.Writer) (S
 func checkAddr(addr string) error {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("want host:port, got %q", addr)
-	}
-	return nil
-}
-
-// checkPprofAddr allows profiling on a loopback address only: profiles
-// and the command line are not for the public.
-func checkPprofAddr(addr string) error {
-	if addr == "" {
-		return nil
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("want host:port, got %q", addr)
-	}
-	if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
-		return fmt.Errorf("want a loopback address, got %q", addr)
 	}
 	return nil
 }
