@@ -169,6 +169,7 @@ func (b *bench) settings() {
 	s["users"] = c.Users
 	s["mix_rate_rps"] = c.MixRate
 	s["mix_conns"] = c.MixConns
+	s["mix_tick_ms"] = float64(c.MixTick) / float64(time.Millisecond)
 	s["sweep_rates_rps"] = c.SweepRates
 	s["zipf_s"] = c.ZipfS
 	s["cache_size"] = c.CacheSize

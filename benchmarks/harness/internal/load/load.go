@@ -28,8 +28,15 @@ type Spec struct {
 	Conns    int           `json:"conns"`    // connections, and requests in flight at most
 	Duration time.Duration `json:"duration"` // how long requests are sent
 	Rate     float64       `json:"rate"`     // requests per second (open loop); 0 for closed loop
-	Timeout  time.Duration `json:"timeout"`  // bound on one request
-	Seed     uint64        `json:"seed"`     // random seed (URL choice)
+	// Tick (open loop): requests are sent in batches, each at the first
+	// multiple of Tick from the start at or after its due time, so the
+	// generator wakes once a tick rather than once a request (it uses a
+	// fifth less CPU at 16.7k req/s with a 1 ms tick). The wait still
+	// counts in each request's latency, measured from when it was due.
+	// 0: each request is sent at its due time.
+	Tick     time.Duration `json:"tick,omitempty"`
+	Timeout  time.Duration `json:"timeout"` // bound on one request
+	Seed     uint64        `json:"seed"`    // random seed (URL choice)
 	Workload Workload      `json:"workload"`
 }
 
@@ -55,14 +62,14 @@ type ClassResult struct {
 	Latency  stats.Latency `json:"latency"`
 }
 
-// worker is one connection's state: its random source, histograms and
-// counts. Only its own goroutine touches it until the run ends.
+// worker is one connection's state: its random source and counts. Only
+// its own goroutine touches it until the run ends.
 type worker struct {
 	rng      *rand.Rand
 	src      Source
 	req      fasthttp.Request
 	resp     fasthttp.Response
-	hist     []*hdrhistogram.Histogram // per class
+	hist     *classHistograms // shared by every worker
 	count    []int64
 	errs     []int64
 	kinds    map[string]int64
@@ -98,19 +105,19 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	defer client.CloseIdleConnections()
 	classes := picker.Classes()
+	hist := newClassHistograms(len(classes))
 	workers := make([]*worker, spec.Conns)
 	for i := range workers {
 		rng := rand.New(rand.NewPCG(spec.Seed, uint64(i)))
-		w := &worker{rng: rng, src: picker.Source(i, rng), kinds: map[string]int64{}}
-		for range classes {
-			w.hist = append(w.hist, stats.NewHistogram())
-		}
+		w := &worker{rng: rng, src: picker.Source(i, rng), hist: hist, kinds: map[string]int64{}}
 		w.count = make([]int64, len(classes))
 		w.errs = make([]int64, len(classes))
 		workers[i] = w
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, spec.Duration)
+	// Requests are due within the duration; with a tick the last batch is
+	// sent up to a tick later.
+	ctx, cancel := context.WithTimeout(ctx, spec.Duration+max(spec.Tick, 0))
 	defer cancel()
 	start := time.Now()
 	end := start.Add(spec.Duration)
@@ -130,7 +137,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 					if !due.Before(end) {
 						return
 					}
-					if d := time.Until(due); d > 0 {
+					if d := time.Until(wakeAt(start, due, spec.Tick)); d > 0 {
 						t := time.NewTimer(d)
 						select {
 						case <-ctx.Done():
@@ -150,7 +157,39 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	// Requests are only sent within the duration; the last answers may come
 	// a little later, but the rate is over the time load was offered.
 	elapsed := min(time.Since(start), spec.Duration)
-	return merge(workers, classes, spec, elapsed), nil
+	return merge(workers, hist, classes, spec, elapsed), nil
+}
+
+// classHistograms are the run's latency histograms, one per class, shared
+// by the workers under a lock. One histogram per worker and class would
+// be 139 KB each: 392 MB for the shop mix's 256 connections and 11
+// classes, and over a second of CPU to merge after the run.
+type classHistograms struct {
+	mu sync.Mutex
+	h  []*hdrhistogram.Histogram
+}
+
+func newClassHistograms(n int) *classHistograms {
+	c := &classHistograms{h: make([]*hdrhistogram.Histogram, n)}
+	for i := range c.h {
+		c.h[i] = stats.NewHistogram()
+	}
+	return c
+}
+
+func (c *classHistograms) record(class int, d time.Duration) {
+	c.mu.Lock()
+	stats.Record(c.h[class], d)
+	c.mu.Unlock()
+}
+
+// wakeAt is when a request due at due is sent: at due, or with a tick at
+// the first multiple of it from start at or after due.
+func wakeAt(start, due time.Time, tick time.Duration) time.Time {
+	if tick <= 0 {
+		return due
+	}
+	return start.Add((due.Sub(start) + tick - 1) / tick * tick)
 }
 
 // one sends one request and records it against the time it was due.
@@ -160,7 +199,7 @@ func (w *worker) one(client *fasthttp.HostClient, due time.Time, timeout time.Du
 	class := w.src.Fill(&w.req)
 	w.req.Header.SetHost(client.Addr)
 	err := client.DoTimeout(&w.req, &w.resp, timeout)
-	stats.Record(w.hist[class], time.Since(due))
+	w.hist.record(class, time.Since(due))
 	w.count[class]++
 	switch {
 	case err != nil:
@@ -186,14 +225,13 @@ func errKind(err error) string {
 	}
 }
 
-func merge(workers []*worker, classes []string, spec Spec, elapsed time.Duration) Result {
+func merge(workers []*worker, hist *classHistograms, classes []string, spec Spec, elapsed time.Duration) Result {
 	r := Result{Conns: spec.Conns, Offered: spec.Rate, Elapsed: stats.Round(elapsed.Seconds(), 3), ErrorKinds: map[string]int64{}}
 	all := stats.NewHistogram()
 	for ci, name := range classes {
-		h := stats.NewHistogram()
+		h := hist.h[ci]
 		cr := ClassResult{Name: name}
 		for _, w := range workers {
-			h.Merge(w.hist[ci])
 			cr.Requests += w.count[ci]
 			cr.Errors += w.errs[ci]
 		}
