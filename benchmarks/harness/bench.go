@@ -170,6 +170,7 @@ func (b *bench) settings() {
 	s["mix_rate_rps"] = c.MixRate
 	s["mix_conns"] = c.MixConns
 	s["mix_tick_ms"] = float64(c.MixTick) / float64(time.Millisecond)
+	s["origin_gomaxprocs"] = c.OriginProcs
 	s["sweep_rates_rps"] = c.SweepRates
 	s["zipf_s"] = c.ZipfS
 	s["cache_size"] = c.CacheSize

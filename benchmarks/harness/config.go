@@ -21,6 +21,8 @@ type config struct {
 	ServerCPU string // taskset list for the servers under test
 	LoadCPU   string // taskset list for the load generators
 	OriginCPU string // taskset list for the origins ("" : not pinned)
+	// OriginProcs is each origin's GOMAXPROCS (0: Go's default, every CPU).
+	OriginProcs int
 
 	Reps        int
 	HitDur      time.Duration // each hit measurement
@@ -57,7 +59,7 @@ func defaults(quick bool) config {
 		IdleConns: 10_000, HitConns: 64, Users: 2000, MixRate: 1_000_000.0 / 60, MixConns: 256, MixTick: time.Millisecond,
 		SweepRates: []float64{10_000, 25_000, 40_000, 55_000, 70_000},
 		SearchLo:   10, SearchHi: 400, SearchStep: 5, ZipfS: 1.1, CacheSize: "256MiB",
-		SeedTimeout: 30 * time.Minute, Timeout: 75 * time.Minute, PortBase: 19700, ServerCPU: "0", LoadCPU: "1",
+		SeedTimeout: 30 * time.Minute, Timeout: 75 * time.Minute, PortBase: 19700, ServerCPU: "0", LoadCPU: "1", OriginProcs: 1,
 	}
 	if quick {
 		c.Quick = true
@@ -94,6 +96,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.ServerCPU, "server-cpu", c.ServerCPU, "CPUs (taskset) for the server under test")
 	fs.StringVar(&c.LoadCPU, "load-cpu", c.LoadCPU, "CPUs (taskset) for the load generator")
 	fs.StringVar(&c.OriginCPU, "origin-cpu", c.OriginCPU, "CPUs (taskset) for the origins (default not pinned)")
+	fs.IntVar(&c.OriginProcs, "origin-procs", c.OriginProcs, "GOMAXPROCS of each origin: two replicas on two cores, one each (0: Go's default, every CPU)")
 	fs.IntVar(&c.Reps, "reps", c.Reps, "repetitions of each measurement, in rotated order")
 	fs.DurationVar(&c.HitDur, "hit-dur", c.HitDur, "duration of each hit-path measurement")
 	fs.DurationVar(&c.MissDur, "miss-dur", c.MissDur, "duration of each miss-path measurement")

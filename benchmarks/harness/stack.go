@@ -110,7 +110,7 @@ func shellQuote(s string) string {
 }
 
 func (b *bench) originEnv() []string {
-	return []string{
+	env := []string{
 		"ORIGIN_JWT_SECRET=" + jwtSecret,
 		"ORIGIN_BCRYPT_COST=4", // users are made by the thousand before the shop mix
 		"ORIGIN_ACCESS_TTL=2h", // tokens outlive the run
@@ -121,6 +121,10 @@ func (b *bench) originEnv() []string {
 		"EDGE_ADMIN_TOKEN=" + b.adminToken,
 		"OTEL_SDK_DISABLED=true",
 	}
+	if b.cfg.OriginProcs > 0 {
+		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", b.cfg.OriginProcs))
+	}
+	return env
 }
 
 // seedHash names what the seeded catalogue depends on, so that a cached

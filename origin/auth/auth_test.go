@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -418,4 +419,82 @@ func TestLoadSecret(t *testing.T) {
 			t.Errorf("directory holds %d entries, want only the secret", len(entries))
 		}
 	})
+}
+
+// TestVerifyRemembered: a remembered access token is still refused where
+// a refresh token is expected, once expired, and when any byte of it
+// differs; the memory stays bounded.
+func TestVerifyRemembered(t *testing.T) {
+	iss := newTestIssuer(t)
+	start := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := start
+	iss.now = func() time.Time { return at }
+	tok, _, err := iss.Issue(7, Access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time from memory
+		if c, err := iss.Verify(tok, Access); err != nil || c.UserID != 7 || c.Kind != Access {
+			t.Fatalf("Verify = %+v, %v; want user 7's access claims", c, err)
+		}
+	}
+	if _, err := iss.Verify(tok, Refresh); !errors.Is(err, ErrInvalid) {
+		t.Errorf("remembered access token as a refresh token: %v, want ErrInvalid", err)
+	}
+	for _, i := range []int{len(tok) - 3, len(tok) / 2, 0} { // signature, payload, header
+		b := []byte(tok)
+		b[i] ^= 1
+		if _, err := iss.Verify(string(b), Access); !errors.Is(err, ErrInvalid) {
+			t.Errorf("remembered token with byte %d changed: %v, want ErrInvalid", i, err)
+		}
+	}
+	at = start.Add(15*time.Minute + 10*time.Second)
+	if _, err := iss.Verify(tok, Access); !errors.Is(err, ErrInvalid) {
+		t.Errorf("remembered token after expiry: %v, want ErrInvalid", err)
+	}
+
+	at = start
+	for u := range maxVerified + 100 {
+		tok, _, err := iss.Issue(int64(u+1), Access)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := iss.Verify(tok, Access); err != nil || c.UserID != int64(u+1) {
+			t.Fatalf("Verify token %d = %+v, %v", u, c, err)
+		}
+	}
+	if n := len(iss.verified.m); n > maxVerified {
+		t.Errorf("%d tokens remembered, want at most %d", n, maxVerified)
+	}
+}
+
+// BenchmarkVerify: an access token the issuer has seen (every request of a
+// signed-in user but the first) against one it has to parse and check.
+func BenchmarkVerify(b *testing.B) {
+	iss, err := NewIssuer(testSecret, 15*time.Minute, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, _, err := iss.Issue(42, Access)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name   string
+		forget bool
+	}{{"remembered", false}, {"parsed", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if bc.forget {
+					iss.verified.mu.Lock()
+					clear(iss.verified.m)
+					iss.verified.mu.Unlock()
+				}
+				if _, err := iss.Verify(tok, Access); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
