@@ -94,7 +94,7 @@ func (i *Issuer) Issue(user int64, kind string) (string, Claims, error) {
 // refused), expiry, not-before and kind, and returns the claims.
 //
 // An access token that verified is remembered (verifiedTokens), and
-// checked again only for expiry and kind when it comes back: a user's
+// checked again only for its times and kind when it comes back: a user's
 // requests all carry the same token for its lifetime, and parsing and
 // checking its signature costs about 6 µs and 66 allocations, a
 // remembered token 0.1 µs and none (BenchmarkVerify).
