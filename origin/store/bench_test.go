@@ -1,0 +1,43 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"edgeshop/origin/seed"
+	"edgeshop/origin/store"
+)
+
+// BenchmarkAddToCart is the write of the shop mix's cart_add: one
+// transaction on the writer connection (product check, upsert of the
+// line), 1,000 users over a 1,000-product catalogue.
+func BenchmarkAddToCart(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "shop.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if _, err := st.SeedIfEmpty(ctx, seed.Catalogue(1000)); err != nil {
+		b.Fatal(err)
+	}
+	users := make([]int64, 1000)
+	for i := range users {
+		u, err := st.CreateUser(ctx, fmt.Sprintf("bench%d", i), "", "hash")
+		if err != nil {
+			b.Fatal(err)
+		}
+		users[i] = u.ID
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		item := store.CartItem{ProductID: int64(1 + i%20), Quantity: 1, Size: "M", Color: "black"}
+		if err := st.AddToCart(ctx, users[(i/20)%len(users)], item); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
