@@ -56,7 +56,7 @@ func defaults(quick bool) config {
 		Reps: 3, HitDur: 10 * time.Second, MissDur: 10 * time.Second, MixDur: 20 * time.Second,
 		GrowthDur: 5 * time.Second, SweepDur: 3 * time.Second, ProbeDur: 8 * time.Second, ProfileDur: 10 * time.Second,
 		Catalogue: 1_000_000, Growth: []int{10_000, 100_000, 1_000_000}, ConnSteps: []int{16, 64, 256, 1024, 4096},
-		IdleConns: 10_000, HitConns: 64, Users: 2000, MixRate: 1_000_000.0 / 60, MixConns: 256, MixTick: time.Millisecond,
+		IdleConns: 10_000, HitConns: 64, Users: 2000, MixRate: 1_000_000.0 / 60, MixConns: 256,
 		SweepRates: []float64{10_000, 25_000, 40_000, 55_000, 70_000},
 		SearchLo:   10, SearchHi: 400, SearchStep: 5, ZipfS: 1.1, CacheSize: "256MiB",
 		SeedTimeout: 30 * time.Minute, Timeout: 75 * time.Minute, PortBase: 19700, ServerCPU: "0", LoadCPU: "1", OriginProcs: 1,
@@ -113,7 +113,7 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.Users, "users", c.Users, "simulated users of the shop mix")
 	fs.Float64Var(&c.MixRate, "mix-rate", c.MixRate, "shop-mix offered load, req/s")
 	fs.IntVar(&c.MixConns, "mix-conns", c.MixConns, "shop-mix connections")
-	fs.DurationVar(&c.MixTick, "mix-tick", c.MixTick, "shop mix and target: requests due within one tick are sent together at its end (their wait counts in their latency); 0 sends each at its due time")
+	fs.DurationVar(&c.MixTick, "mix-tick", c.MixTick, "shop mix and target: requests due within one tick are sent together at its end (their wait counts in their latency); 0, the default, sends each at its due time")
 	fs.IntVar(&c.SearchLo, "search-lo", c.SearchLo, "target search lower bound, × 10,000 req/min")
 	fs.IntVar(&c.SearchHi, "search-hi", c.SearchHi, "target search upper bound, × 10,000 req/min")
 	fs.IntVar(&c.SearchStep, "search-step", c.SearchStep, "target search resolution, × 10,000 req/min")
