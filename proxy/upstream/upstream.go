@@ -141,6 +141,10 @@ func New(rawURL string, o Options) (*Origin, error) {
 		MaxConnWaitTimeout:  o.QueueTimeout,
 		MaxIdleConnDuration: o.MaxIdleConnDuration,
 		ReadBufferSize:      responseBufferSize,
+		// The connection used last goes out first: steady traffic keeps
+		// to a few warm connections, and those a burst opened beyond them
+		// go idle and close (fasthttp's default, FIFO, cycles through all).
+		ConnPoolStrategy: fasthttp.LIFO,
 		// A proxy forwards what the client sent: no User-Agent of its own,
 		// and the path exactly as received.
 		NoDefaultUserAgentHeader: true,

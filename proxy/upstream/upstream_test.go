@@ -283,3 +283,61 @@ func TestClosedKeptAliveConnectionIsReplaced(t *testing.T) {
 		t.Errorf("%d connections, want a new one per request", n)
 	}
 }
+
+// TestIdleConnectionsReusedMostRecentFirst: after a burst opened several
+// connections, sequential requests keep to the one used last instead of
+// cycling through every idle connection, so the origin serves them on
+// one warm connection and the rest go idle and are closed in time.
+func TestIdleConnectionsReusedMostRecentFirst(t *testing.T) {
+	release := make(chan struct{})
+	var inBurst atomic.Int32
+	url := serve(t, &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			if string(ctx.Path()) == "/burst" {
+				inBurst.Add(1)
+				<-release
+			}
+			ctx.SetBodyString(ctx.RemoteAddr().String())
+		},
+	})
+	o := newOrigin(t, url, upstream.Options{})
+	const burst = 6
+	done := make(chan error, burst)
+	for range burst {
+		go func() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("/burst")
+			req.SetHost("shop.example")
+			done <- o.Do(req, resp)
+		}()
+	}
+	for deadline := time.Now().Add(5 * time.Second); inBurst.Load() < burst; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d burst requests reached the origin", inBurst.Load(), burst)
+		}
+	}
+	close(release)
+	for range burst {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	peers := map[string]bool{}
+	for range 2 * burst {
+		req.SetRequestURI("/")
+		req.SetHost("shop.example")
+		if err := o.Do(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		peers[string(resp.Body())] = true
+	}
+	if len(peers) != 1 {
+		t.Errorf("%d sequential requests after a burst of %d used %d connections, want 1 (the most recent)", 2*burst, burst, len(peers))
+	}
+}
