@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -183,5 +184,32 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := parseConfig([]string{"-growth", "10,x"}); err == nil {
 		t.Error("bad -growth accepted")
+	}
+}
+
+func TestConfirmDown(t *testing.T) {
+	sustains := func(max int) func(int) (bool, error) { return func(k int) (bool, error) { return k <= max, nil } }
+	for _, c := range []struct {
+		name                    string
+		best, lo, step, maxDown int
+		confirm                 func(int) (bool, error)
+		want                    int
+		wantTried               []int
+	}{
+		{"best holds", 50, 10, 5, 3, sustains(50), 50, []int{50}},
+		{"one step down", 50, 10, 5, 3, sustains(45), 45, []int{50, 45}},
+		{"at most maxDown steps", 50, 10, 5, 2, sustains(30), 0, []int{50, 45, 40}},
+		{"not below lo", 15, 10, 5, 3, sustains(5), 0, []int{15, 10}},
+		{"nothing to confirm", 0, 10, 5, 3, sustains(100), 0, nil},
+		{"an error stops", 50, 10, 5, 3, func(int) (bool, error) { return false, errors.New("load failed") }, 0, []int{50}},
+	} {
+		var tried []int
+		got := confirmDown(c.best, c.lo, c.step, c.maxDown, func(k int) (bool, error) {
+			tried = append(tried, k)
+			return c.confirm(k)
+		})
+		if got != c.want || !reflect.DeepEqual(tried, c.wantTried) {
+			t.Errorf("%s: confirmDown = %d after %v, want %d after %v", c.name, got, tried, c.want, c.wantTried)
+		}
 	}
 }
