@@ -169,7 +169,6 @@ func (b *bench) settings() {
 	s["users"] = c.Users
 	s["mix_rate_rps"] = c.MixRate
 	s["mix_conns"] = c.MixConns
-	s["mix_tick_ms"] = float64(c.MixTick) / float64(time.Millisecond)
 	s["origin_gomaxprocs"] = c.OriginProcs
 	s["sweep_rates_rps"] = c.SweepRates
 	s["zipf_s"] = c.ZipfS

@@ -38,11 +38,10 @@ type config struct {
 	IdleConns   int
 	HitConns    int
 	Users       int
-	MixRate     float64       // shop mix offered load, req/s
-	MixConns    int           // shop mix connections (requests in flight at most)
-	MixTick     time.Duration // shop mix: requests are sent in batches of this period (load.Spec.Tick)
-	SweepRates  []float64     // hit path open-loop rates, req/s
-	SearchLo    int           // target search, in units of 10,000 req/min
+	MixRate     float64   // shop mix offered load, req/s
+	MixConns    int       // shop mix connections (requests in flight at most)
+	SweepRates  []float64 // hit path open-loop rates, req/s
+	SearchLo    int       // target search, in units of 10,000 req/min
 	SearchHi    int
 	SearchStep  int // resolution of the search, in the same units
 	ZipfS       float64
@@ -113,7 +112,6 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.Users, "users", c.Users, "simulated users of the shop mix")
 	fs.Float64Var(&c.MixRate, "mix-rate", c.MixRate, "shop-mix offered load, req/s")
 	fs.IntVar(&c.MixConns, "mix-conns", c.MixConns, "shop-mix connections")
-	fs.DurationVar(&c.MixTick, "mix-tick", c.MixTick, "shop mix and target: requests due within one tick are sent together at its end (their wait counts in their latency); 0, the default, sends each at its due time")
 	fs.IntVar(&c.SearchLo, "search-lo", c.SearchLo, "target search lower bound, × 10,000 req/min")
 	fs.IntVar(&c.SearchHi, "search-hi", c.SearchHi, "target search upper bound, × 10,000 req/min")
 	fs.IntVar(&c.SearchStep, "search-step", c.SearchStep, "target search resolution, × 10,000 req/min")

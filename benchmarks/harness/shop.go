@@ -138,14 +138,6 @@ func (b *bench) shopMix(ctx context.Context, st *stack) (*load.Mix, error) {
 	return mix, nil
 }
 
-// tickNote says how the generator batches the mix's requests.
-func tickNote(tick time.Duration) string {
-	if tick <= 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (requests are sent in batches every %s: each up to %s after it was due, and that wait counts)", tick, tick)
-}
-
 func mixDescription() string {
 	s := "Classes and shares: "
 	for i, c := range load.MixClasses {
@@ -162,8 +154,8 @@ func (b *bench) mixScenario(ctx context.Context, st *stack) error {
 	s := b.scenario("shop-mix", "3. Shop mix through the full stack",
 		fmt.Sprintf("%d distinct users (registered and signed in beforehand, each request of a user route carries its token) browse, search, open product pages "+
 			"(Zipf, s = %.2f, over %d products), check availability, read and add to their cart and place orders, through the proxy to two origins over one SQLite file. "+
-			"Open loop at %.0f req/s (%.0f req/min), %d connections at most, %s per repetition after a warm-up; latency counted from when each request was due%s. %s",
-			c.Users, c.ZipfS, st.catalogue, c.MixRate, c.MixRate*60, c.MixConns, c.MixDur, tickNote(c.MixTick), mixDescription()))
+			"Open loop at %.0f req/s (%.0f req/min), %d connections at most, %s per repetition after a warm-up; latency counted from when each request was due. %s",
+			c.Users, c.ZipfS, st.catalogue, c.MixRate, c.MixRate*60, c.MixConns, c.MixDur, mixDescription()))
 	b.logf("shop mix: making %d users", c.Users)
 	mix, err := b.shopMix(ctx, st)
 	if err != nil {
@@ -171,7 +163,7 @@ func (b *bench) mixScenario(ctx context.Context, st *stack) error {
 	}
 	st.mix = mix
 	edge := st.systems["edgeshop"]
-	spec := load.Spec{Conns: c.MixConns, Duration: min(c.MixDur, 5*time.Second), Rate: c.MixRate, Tick: c.MixTick, Workload: load.Workload{Kind: "mix", Mix: mix}}
+	spec := load.Spec{Conns: c.MixConns, Duration: min(c.MixDur, 5*time.Second), Rate: c.MixRate, Workload: load.Workload{Kind: "mix", Mix: mix}}
 	b.logf("shop mix warm-up")
 	if _, _, err := b.loadRun(ctx, st, edge, spec); err != nil {
 		return fail(s, err)
@@ -291,7 +283,7 @@ func (b *bench) targetScenario(ctx context.Context, st *stack) error {
 		}
 		rate := float64(k) * 10_000 / 60
 		b.logf("target: %d × 10,000 req/min (%.0f req/s) %s", k, rate, variant)
-		m, _, err := b.loadRun(ctx, st, edge, load.Spec{Conns: c.MixConns, Duration: dur, Rate: rate, Tick: c.MixTick, Workload: load.Workload{Kind: "mix", Mix: st.mix}})
+		m, _, err := b.loadRun(ctx, st, edge, load.Spec{Conns: c.MixConns, Duration: dur, Rate: rate, Workload: load.Workload{Kind: "mix", Mix: st.mix}})
 		if err != nil {
 			runErr = err
 			return nil

@@ -4,7 +4,7 @@
 # and B alternated REPS times at one offered rate. A and B are each a
 # quoted list of NAME=VALUE environment settings and -harness-flags, e.g.
 #   benchmarks/scripts/mix-ab.sh "" "GOMAXPROCS=1" 8333 15s 3
-#   benchmarks/scripts/mix-ab.sh "-mix-tick 0" "-mix-tick 1ms" 16667 20s 2
+#   benchmarks/scripts/mix-ab.sh "-origin-procs 0" "" 16667 20s 2
 #   benchmarks/scripts/mix-ab.sh "-bin /tmp/base/bin" "" 8333
 # (environment settings reach every process the harness starts; the proxy
 # and the load generator are pinned to one CPU each, so GOMAXPROCS there

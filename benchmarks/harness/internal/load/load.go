@@ -28,16 +28,8 @@ type Spec struct {
 	Conns    int           `json:"conns"`    // connections, and requests in flight at most
 	Duration time.Duration `json:"duration"` // how long requests are sent
 	Rate     float64       `json:"rate"`     // requests per second (open loop); 0 for closed loop
-	// Tick (open loop): requests are sent in batches, each at the first
-	// multiple of Tick from the start at or after its due time, so the
-	// generator wakes once a tick rather than once a request (a fifth less
-	// CPU at 16.7k req/s against a server that answers at once, with a
-	// 1 ms tick; none measured in the shop mix). The wait still counts in
-	// each request's latency, measured from when it was due. 0: each
-	// request is sent at its due time.
-	Tick     time.Duration `json:"tick,omitempty"`
-	Timeout  time.Duration `json:"timeout"` // bound on one request
-	Seed     uint64        `json:"seed"`    // random seed (URL choice)
+	Timeout  time.Duration `json:"timeout"`  // bound on one request
+	Seed     uint64        `json:"seed"`     // random seed (URL choice)
 	Workload Workload      `json:"workload"`
 }
 
@@ -116,9 +108,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		workers[i] = w
 	}
 
-	// Requests are due within the duration; with a tick the last batch is
-	// sent up to a tick later.
-	ctx, cancel := context.WithTimeout(ctx, spec.Duration+max(spec.Tick, 0))
+	ctx, cancel := context.WithTimeout(ctx, spec.Duration)
 	defer cancel()
 	start := time.Now()
 	end := start.Add(spec.Duration)
@@ -138,7 +128,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 					if !due.Before(end) {
 						return
 					}
-					if d := time.Until(wakeAt(start, due, spec.Tick)); d > 0 {
+					if d := time.Until(due); d > 0 {
 						t := time.NewTimer(d)
 						select {
 						case <-ctx.Done():
@@ -182,15 +172,6 @@ func (c *classHistograms) record(class int, d time.Duration) {
 	c.mu.Lock()
 	stats.Record(c.h[class], d)
 	c.mu.Unlock()
-}
-
-// wakeAt is when a request due at due is sent: at due, or with a tick at
-// the first multiple of it from start at or after due.
-func wakeAt(start, due time.Time, tick time.Duration) time.Time {
-	if tick <= 0 {
-		return due
-	}
-	return start.Add((due.Sub(start) + tick - 1) / tick * tick)
 }
 
 // one sends one request and records it against the time it was due.

@@ -3,7 +3,6 @@ package load
 import (
 	"context"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,62 +107,5 @@ func TestRunStopsWithContext(t *testing.T) {
 	}
 	if d := time.Since(began); d > 5*time.Second {
 		t.Errorf("run went on %s after its context ended", d)
-	}
-}
-
-// TestOpenLoopTickBatches: with Tick, requests reach the server in one
-// burst per tick, not spread at the rate's interval; none is lost, and
-// each one's wait for its tick counts in its latency.
-func TestOpenLoopTickBatches(t *testing.T) {
-	var mu sync.Mutex
-	var arrivals []time.Time
-	addr := serve(t, func(c *fasthttp.RequestCtx) {
-		mu.Lock()
-		arrivals = append(arrivals, time.Now())
-		mu.Unlock()
-		c.SetBodyString("ok")
-	})
-	// 400 req/s for 500 ms: 200 requests due 2.5 ms apart, sent in 5
-	// batches of 40, 100 ms apart.
-	const tick = 100 * time.Millisecond
-	r, err := Run(context.Background(), Spec{Addr: addr, Conns: 64, Duration: 500 * time.Millisecond, Rate: 400, Tick: tick,
-		Workload: Workload{Kind: "fixed", Path: "/"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Requests != 200 || r.Errors != 0 {
-		t.Fatalf("%d requests, %d errors; want 200, 0", r.Requests, r.Errors)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	bursts := 1
-	for i := 1; i < len(arrivals); i++ {
-		if arrivals[i].Sub(arrivals[i-1]) > 30*time.Millisecond {
-			bursts++
-		}
-	}
-	// Without batching every gap is 2.5 ms: one burst.
-	if bursts < 3 || bursts > 10 {
-		t.Errorf("requests arrived in %d bursts, want about 5 (one per %s tick)", bursts, tick)
-	}
-	// Requests wait up to a tick, 50 ms on average: the median counts it.
-	if r.Latency.P50 < 20 {
-		t.Errorf("p50 %.1f ms: the wait for the tick is not counted in latency", r.Latency.P50)
-	}
-}
-
-func TestWakeAt(t *testing.T) {
-	start := time.Unix(1000, 0)
-	ms := time.Millisecond
-	for _, c := range []struct{ due, tick, want time.Duration }{
-		{0, ms, 0},
-		{1, ms, ms},
-		{ms, ms, ms},
-		{ms + 1, ms, 2 * ms},
-		{1500 * time.Microsecond, 0, 1500 * time.Microsecond},
-	} {
-		if got := wakeAt(start, start.Add(c.due), c.tick).Sub(start); got != c.want {
-			t.Errorf("wakeAt(due %s, tick %s) = %s, want %s", c.due, c.tick, got, c.want)
-		}
 	}
 }
