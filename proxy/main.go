@@ -166,12 +166,17 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 		fetch = comp.Fetch(fetch)
 	}
 	if s.Cache {
+		start := time.Now()
 		c, err = cache.New(cache.Options{
 			Size: s.CacheSize, Log: log, Fetch: fetch,
 			StaleIfDisconnected: s.CacheStaleIfDisconnected, Disconnected: edge.NoAnswer,
+			Prefault: s.CachePrefault,
 		})
 		if err != nil {
 			return fmt.Errorf("setting --cache-size / EDGE_CACHE_SIZE: %w", err)
+		}
+		if s.CachePrefault {
+			log.Info("cache memory prefaulted", "cache_size_mib", s.CacheSize>>20, "took", time.Since(start).Round(time.Millisecond).String())
 		}
 		// Stopped after both listeners: no request can start a refresh then.
 		defer c.Close()

@@ -173,6 +173,7 @@ func (b *bench) settings() {
 	s["sweep_rates_rps"] = c.SweepRates
 	s["zipf_s"] = c.ZipfS
 	s["cache_size"] = c.CacheSize
+	s["cache_prefault"] = c.CachePrefault
 	s["origin_env"] = "ORIGIN_BCRYPT_COST=4 ORIGIN_ACCESS_TTL=2h ORIGIN_CATALOGUE_TTL=1h ORIGIN_DRAIN_DELAY=0s ORIGIN_LOG_LEVEL=warn OTEL_SDK_DISABLED=true, purges to the proxy's admin listener"
 	s["proxy_env"] = "EDGE_LOG_LEVEL=warn OTEL_SDK_DISABLED=true --ratelimit=false"
 }

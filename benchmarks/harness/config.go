@@ -23,6 +23,9 @@ type config struct {
 	OriginCPU string // taskset list for the origins ("" : not pinned)
 	// OriginProcs is each origin's GOMAXPROCS (0: Go's default, every CPU).
 	OriginProcs int
+	// CachePrefault runs edgeshop's proxy with --cache-prefault (builds
+	// that have it).
+	CachePrefault bool
 
 	Reps        int
 	HitDur      time.Duration // each hit measurement
@@ -58,7 +61,7 @@ func defaults(quick bool) config {
 		IdleConns: 10_000, HitConns: 64, Users: 2000, MixRate: 1_000_000.0 / 60, MixConns: 256,
 		SweepRates: []float64{10_000, 25_000, 40_000, 55_000, 70_000},
 		SearchLo:   10, SearchHi: 400, SearchStep: 5, ZipfS: 1.1, CacheSize: "256MiB",
-		SeedTimeout: 30 * time.Minute, Timeout: 75 * time.Minute, PortBase: 19700, ServerCPU: "0", LoadCPU: "1", OriginProcs: 1,
+		SeedTimeout: 30 * time.Minute, Timeout: 75 * time.Minute, PortBase: 19700, ServerCPU: "0", LoadCPU: "1", OriginProcs: 1, CachePrefault: true,
 	}
 	if quick {
 		c.Quick = true
@@ -117,6 +120,7 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.SearchStep, "search-step", c.SearchStep, "target search resolution, × 10,000 req/min")
 	fs.Float64Var(&c.ZipfS, "zipf-s", c.ZipfS, "Zipf exponent of product popularity (> 1)")
 	fs.StringVar(&c.CacheSize, "cache-size", c.CacheSize, "cache size of every cache under test")
+	fs.BoolVar(&c.CachePrefault, "cache-prefault", c.CachePrefault, "run edgeshop's proxy with --cache-prefault: its cache memory is resident from the start, as in a proxy that has run for a while, instead of one page fault per 4 KiB stored during the first measurements")
 	fs.DurationVar(&c.SeedTimeout, "seed-timeout", c.SeedTimeout, "bound on seeding one database")
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "bound on the whole run (seeding included); what was measured by then is still written")
 	if err := fs.Parse(args); err != nil {

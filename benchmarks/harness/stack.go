@@ -268,6 +268,9 @@ func (b *bench) startStack(ctx context.Context, n int, peers bool, bareBody stri
 	if b.proxyHas("pprof-listen") {
 		proxyArgs = append(proxyArgs, "--pprof-listen", b.addr(portPprof))
 	}
+	if b.cfg.CachePrefault && b.proxyHas("cache-prefault") {
+		proxyArgs = append(proxyArgs, "--cache-prefault")
+	}
 	p, err := b.start(fmt.Sprintf("proxy-%d", n), procs.Options{CPUs: b.cfg.ServerCPU,
 		Env: []string{"EDGE_LOG_LEVEL=warn", "OTEL_SDK_DISABLED=true", "EDGE_ADMIN_TOKEN=" + b.adminToken}}, proxyArgs...)
 	if err != nil {

@@ -47,6 +47,10 @@ type Options struct {
 	// Disconnected reports whether the response in ctx, after the next
 	// stage ran, says that no origin answered (edge.NoAnswer). Nil: never.
 	Disconnected func(ctx *fasthttp.RequestCtx) bool
+	// Prefault writes the whole of the cache's memory once in New, then
+	// empties it: its pages are resident before the first request (see
+	// prefault).
+	Prefault bool
 }
 
 // Stats are the cache's counters since New; see the field comments.
@@ -152,6 +156,9 @@ func New(opt Options) (*Cache, error) {
 	// freecache refuses key+value beyond a quarter of a segment's ring
 	// buffer (1/256 of the size) less its 24-byte entry header.
 	c.maxEntry = int(opt.Size)/256/4 - freecache.ENTRY_HDR_SIZE
+	if opt.Prefault {
+		prefault(c.store, int(opt.Size))
+	}
 	// Epochs only need to differ within this process's lifetime; start
 	// from the clock so that a bug keeping old keys around shows up as a
 	// miss, not as an old variant.

@@ -65,6 +65,7 @@ func TestSources(t *testing.T) {
 			"EDGE_LOG_LEVEL":        "debug",
 			"EDGE_CACHE":            "false",
 			"EDGE_COMPRESS":         "false",
+			"EDGE_CACHE_PREFAULT":   "true",
 		}),
 		io.Discard)
 	if err != nil {
@@ -76,6 +77,7 @@ func TestSources(t *testing.T) {
 		Origins:                  []string{"http://10.0.0.2:80", "http://10.0.0.3:80"},
 		Cache:                    false,
 		CacheSize:                1 << 30,
+		CachePrefault:            true,
 		CacheStaleIfDisconnected: time.Minute,
 		LogLevel:                 "debug",
 		MaxBodySize:              64 << 10,
