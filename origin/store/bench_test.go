@@ -41,3 +41,38 @@ func BenchmarkAddToCart(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCartLines is the read of the shop mix's cart class: a cart of
+// 20 lines (5 products in 2 sizes and 2 colours, as the mix's carts grow
+// to), each joined with its product.
+func BenchmarkCartLines(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "shop.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if _, err := st.SeedIfEmpty(ctx, seed.Catalogue(1000)); err != nil {
+		b.Fatal(err)
+	}
+	u, err := st.CreateUser(ctx, "bench", "", "hash")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for p := int64(1); p <= 5; p++ {
+		for _, size := range []string{"M", "L"} {
+			for _, color := range []string{"black", "navy"} {
+				if err := st.AddToCart(ctx, u.ID, store.CartItem{ProductID: p * 7, Quantity: 1, Size: size, Color: color}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		lines, err := st.CartLines(ctx, u.ID)
+		if err != nil || len(lines) != 20 {
+			b.Fatalf("%d lines, %v", len(lines), err)
+		}
+	}
+}
