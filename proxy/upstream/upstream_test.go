@@ -3,6 +3,7 @@ package upstream_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -339,5 +340,62 @@ func TestIdleConnectionsReusedMostRecentFirst(t *testing.T) {
 	}
 	if len(peers) != 1 {
 		t.Errorf("%d sequential requests after a burst of %d used %d connections, want 1 (the most recent)", 2*burst, burst, len(peers))
+	}
+}
+
+// TestGetAnswersArriveWhateverTheirTiming: a GET is written and then
+// waited on (send.go); each answer, early or late, must reach its own
+// request over the kept-alive connection, and an origin that never
+// answers must still run into the response-header timeout.
+func TestGetAnswersArriveWhateverTheirTiming(t *testing.T) {
+	release := make(chan struct{})
+	url := serve(t, &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/never":
+			select {
+			case <-release:
+			case <-time.After(5 * time.Second):
+			}
+		case "/late":
+			time.Sleep(20 * time.Millisecond)
+		}
+		ctx.SetBodyString("answer to " + string(ctx.Path()) + "?" + string(ctx.URI().QueryString()))
+	}})
+	t.Cleanup(func() { close(release) }) // runs before the origin stops
+	o := newOrigin(t, url, upstream.Options{ResponseHeaderTimeout: 300 * time.Millisecond})
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	for i := range 30 {
+		path := []string{"/now", "/late", "/now"}[i%3]
+		uri := fmt.Sprintf("%s?i=%d", path, i)
+		req.Reset()
+		resp.Reset()
+		req.SetRequestURI(uri)
+		req.SetHost("shop.example")
+		if i%2 == 1 {
+			req.Header.SetMethod(fasthttp.MethodHead)
+		}
+		if err := o.DoDeadline(req, resp, time.Now().Add(5*time.Second)); err != nil {
+			t.Fatalf("%s: %v", uri, err)
+		}
+		want := "answer to " + uri
+		if i%2 == 1 {
+			want = "" // HEAD
+		}
+		if string(resp.Body()) != want {
+			t.Fatalf("%s %s: body %q, want %q", req.Header.Method(), uri, resp.Body(), want)
+		}
+	}
+	start := time.Now()
+	req.Reset()
+	req.SetRequestURI("/never")
+	req.SetHost("shop.example")
+	err := o.Do(req, resp) // no deadline of the caller's: Options.Timeout (10s) applies
+	if !upstream.TimedOut(err) {
+		t.Fatalf("an origin that never answers: %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the 300ms response-header timeout took %s", d)
 	}
 }
