@@ -167,6 +167,9 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 	}
 	if s.Cache {
 		start := time.Now()
+		if s.CachePrefault {
+			log.Info("prefaulting cache memory", "cache_size_mib", s.CacheSize>>20)
+		}
 		c, err = cache.New(cache.Options{
 			Size: s.CacheSize, Log: log, Fetch: fetch,
 			StaleIfDisconnected: s.CacheStaleIfDisconnected, Disconnected: edge.NoAnswer,
