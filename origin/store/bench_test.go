@@ -10,19 +10,25 @@ import (
 	"edgeshop/origin/store"
 )
 
+// benchStore is a new store over a seeded 1,000-product catalogue.
+func benchStore(b *testing.B) *store.Store {
+	st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "shop.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	if _, err := st.SeedIfEmpty(context.Background(), seed.Catalogue(1000)); err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
 // BenchmarkAddToCart is the write of the shop mix's cart_add: one
 // transaction on the writer connection (product check, upsert of the
 // line), 1,000 users over a 1,000-product catalogue.
 func BenchmarkAddToCart(b *testing.B) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "shop.db"), store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	if _, err := st.SeedIfEmpty(ctx, seed.Catalogue(1000)); err != nil {
-		b.Fatal(err)
-	}
+	st := benchStore(b)
 	users := make([]int64, 1000)
 	for i := range users {
 		u, err := st.CreateUser(ctx, fmt.Sprintf("bench%d", i), "", "hash")
@@ -47,14 +53,7 @@ func BenchmarkAddToCart(b *testing.B) {
 // to), each joined with its product.
 func BenchmarkCartLines(b *testing.B) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "shop.db"), store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	if _, err := st.SeedIfEmpty(ctx, seed.Catalogue(1000)); err != nil {
-		b.Fatal(err)
-	}
+	st := benchStore(b)
 	u, err := st.CreateUser(ctx, "bench", "", "hash")
 	if err != nil {
 		b.Fatal(err)
