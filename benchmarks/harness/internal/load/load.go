@@ -120,6 +120,13 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Go(func() {
+			// One timer per worker, reset for each request due, rather
+			// than a new one per request (7 % of the generator's profile
+			// in the shop mix at 6,667 req/s; the generator's CPU per
+			// request moved by no more than the noise: 60.9-66.8 µs
+			// against 62.2-67.4 in 3 alternating pairs).
+			timer := time.NewTimer(time.Hour)
+			timer.Stop()
 			for ctx.Err() == nil {
 				var due time.Time
 				if spec.Rate > 0 {
@@ -129,12 +136,12 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 						return
 					}
 					if d := time.Until(due); d > 0 {
-						t := time.NewTimer(d)
+						timer.Reset(d)
 						select {
 						case <-ctx.Done():
-							t.Stop()
+							timer.Stop()
 							return
-						case <-t.C:
+						case <-timer.C:
 						}
 					}
 				} else {
