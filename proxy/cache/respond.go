@@ -102,10 +102,16 @@ func (c *Cache) serveEntry(ctx *fasthttp.RequestCtx, s *scratch, e *entry, now t
 		resp.Header.SetContentRange(first, last, len(body))
 		body = body[first : last+1]
 	}
-	if ctx.Request.Header.IsHead() {
+	switch {
+	case ctx.Request.Header.IsHead():
 		// No body is sent; Content-Length says what GET would get.
 		resp.Header.SetContentLength(len(body))
-	} else {
+	case s.lend:
+		// body lives in s: the response sends it from there, and s goes
+		// back to the pool once the response is written (lendTo).
+		resp.SetBodyRaw(body)
+		s.lendTo(ctx)
+	default:
 		resp.SetBody(body) // copies: body lives in pooled scratch
 	}
 	setCacheStatus(&resp.Header, s, status)

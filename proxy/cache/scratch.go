@@ -48,6 +48,39 @@ type scratch struct {
 	found  bool
 	inline bool               // the found entry is the variant inline in its directory
 	copyFn func([]byte) error // s.copyValue, bound once
+
+	// lend: the entry being served is decoded from s's own buffers, so
+	// its body may be sent from them without a copy; lent: it is, and s
+	// belongs to the request until its response is written.
+	lend, lent bool
+}
+
+// lentScratch is the RequestCtx user value holding a scratch whose buffers
+// a response body points into. fasthttp resets a request's user values
+// after it has written the response, calling Close on each that has one:
+// that is when the scratch goes back to the pool.
+type lentScratch struct{}
+
+// lendTo hands s to ctx until ctx's response has been written.
+func (s *scratch) lendTo(ctx *fasthttp.RequestCtx) {
+	s.lent = true
+	ctx.SetUserValue(lentScratch{}, s)
+}
+
+// Close returns a lent scratch to the pool (fasthttp calls it once the
+// response has been written).
+func (s *scratch) Close() error {
+	s.lent = false
+	releaseScratch(s)
+	return nil
+}
+
+// release returns s to the pool at the end of a request's handling,
+// unless its response was lent s's buffers.
+func (s *scratch) release() {
+	if !s.lent {
+		releaseScratch(s)
+	}
 }
 
 // copyValue is freecache's GetFn callback: it copies the value out while
@@ -74,6 +107,7 @@ func releaseScratch(s *scratch) {
 		return
 	}
 	s.e, s.e2, s.a = entry{}, entry{}, analysis{}
+	s.lend, s.lent = false, false
 	clear(s.fields)
 	clear(s.fields2)
 	clear(s.merged)

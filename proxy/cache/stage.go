@@ -50,7 +50,7 @@ const (
 // serve handles a GET or HEAD.
 func (c *Cache) serve(next fasthttp.RequestHandler, ctx *fasthttp.RequestCtx) {
 	s := acquireScratch()
-	defer releaseScratch(s)
+	defer s.release()
 	if !s.readRequest(&ctx.Request) {
 		next(ctx)
 		setCacheStatus(&ctx.Response.Header, s, statusBypass)
@@ -66,6 +66,7 @@ func (c *Cache) serve(next fasthttp.RequestHandler, ctx *fasthttp.RequestCtx) {
 		stale := age >= e.lifetime || e.has(flagNoCache) // §4.2, §5.2.2.4
 		if !stale && !s.noCache && acceptable(&s.cc, e, age) {
 			c.hits.Add(1)
+			s.lend = true // e is s's own copy: its body may go out as it is
 			c.serveEntry(ctx, s, e, now, statusHit)
 			return
 		}
