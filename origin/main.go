@@ -99,6 +99,9 @@ func main() {
 func serve(s settings, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if percent, ok := tuneGC(); ok {
+		log.Debug("garbage collection target set", "gc_percent", percent)
+	}
 
 	// Profiling (--pprof-listen, off by default): net/http/pprof on a
 	// loopback listener of its own, for benchmarks.
