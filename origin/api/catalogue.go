@@ -181,7 +181,7 @@ func (a *API) product(w http.ResponseWriter, r *http.Request, p params) {
 		return
 	}
 	ps := []store.Product{prod}
-	writeCatalogue(w, r, a.catalogue, productKeys(ps), appendProduct(make([]byte, 0, 1024), &prod))
+	writeCatalogue(w, r, a.catalogue, productKeys(ps), appendProduct(make([]byte, 0, 2048), &prod)) // a product is 1-1.5 KB of JSON
 }
 
 func (a *API) productAvailability(w http.ResponseWriter, r *http.Request, p params) {
