@@ -55,22 +55,23 @@ func scanProducts(rows *sql.Rows, into []Product) ([]Product, error) {
 }
 
 func (s *Store) queryProducts(ctx context.Context, query string, args ...any) ([]Product, error) {
+	return s.queryProductsInto(ctx, make([]Product, 0, 20), query, args...)
+}
+
+// queryProductsInto appends the products query finds to into.
+func (s *Store) queryProductsInto(ctx context.Context, into []Product, query string, args ...any) ([]Product, error) {
 	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query products: %w", err)
 	}
-	return scanProducts(rows, make([]Product, 0, 20))
+	return scanProducts(rows, into)
 }
 
 // Product returns one product.
 func (s *Store) Product(ctx context.Context, id int64) (Product, error) {
-	rows, err := s.query(ctx, "SELECT "+productCols+" FROM products WHERE id = ?", id)
-	if err != nil {
-		return Product{}, fmt.Errorf("load product %d: %w", id, err)
-	}
 	// Room for the one row, not queryProducts' 20 (3.7 KB per lookup).
 	var one [1]Product
-	ps, err := scanProducts(rows, one[:0])
+	ps, err := s.queryProductsInto(ctx, one[:0], "SELECT "+productCols+" FROM products WHERE id = ?", id)
 	if err != nil {
 		return Product{}, fmt.Errorf("load product %d: %w", id, err)
 	}
