@@ -49,7 +49,7 @@ func (l strictListener) Accept() (net.Conn, error) {
 	if tc, ok := c.(tlsConn); ok {
 		return &strictTLSConn{strictConn: strictConn{Conn: c}, tls: tc}, nil
 	}
-	return &strictConn{Conn: c, park: l.lot.parkingFor(c), lazy: true}, nil
+	return &strictConn{Conn: c, park: l.lot.parkingFor(c), lazy: true, held: newHeldWrites(c)}, nil
 }
 
 type tlsConn interface {
@@ -69,6 +69,8 @@ type strictConn struct {
 	// lazy: deadlines are deferred (see deadline.go); not for TLS.
 	lazy   bool
 	rd, wd lazyDeadline
+	// held: writes held for the next read (see wait.go); nil: off (TLS).
+	held *heldWrites
 }
 
 // Read delivers the bytes before a refused line ending together with
@@ -79,14 +81,23 @@ type strictConn struct {
 // answer: fasthttp treats an error before a request's first byte as the
 // client going away.)
 func (c *strictConn) Read(p []byte) (int, error) {
+	if b := c.held.take(); b != nil {
+		if err := c.sendHeldAndWait(b); err != nil {
+			return 0, err
+		}
+	}
 	if c.err != nil {
 		return 0, c.err
 	}
 	n, err := c.connRead(p)
 	if n > 0 {
+		starts, atStart := c.scan.starts, c.scan.parkable()
 		if bad := c.scan.scan(p[:n]); bad >= 0 {
 			c.err = errLineEnding
 			return bad, c.err
+		}
+		if c.held != nil {
+			c.notePipelining(starts, atStart)
 		}
 	}
 	if c.park != nil {
@@ -131,6 +142,9 @@ type lineScanner struct {
 
 	// Within a chunk-size line.
 	digits int
+
+	// starts counts the requests begun (their first byte seen).
+	starts int
 }
 
 const (
@@ -234,6 +248,7 @@ func (s *lineScanner) line(b []byte, i int) (int, bool) {
 	case s.state == stStart:
 		s.state = stHeader
 		s.requestLine = true
+		s.starts++
 	}
 	if s.lineLen == 0 && !s.requestLine && (c == ' ' || c == '\t') && s.state == stHeader {
 		s.state = stPassive // obsolete line folding (§5.2): refused

@@ -183,6 +183,14 @@ func (c *strictConn) Write(b []byte) (int, error) {
 	if p := c.park; p != nil {
 		p.wrote = true
 	}
+	if h := c.held; h != nil {
+		if h.hold(b) {
+			return len(b), nil
+		}
+		if err := c.flushHeld(); err != nil {
+			return 0, err
+		}
+	}
 	return c.connWrite(b)
 }
 
@@ -235,6 +243,9 @@ func (c *strictConn) parkRead(n int, err error) (int, error) {
 
 // Close parks the connection if its last read did, closes it otherwise.
 func (c *strictConn) Close() error {
+	// What fasthttp wrote last goes out first (see wait.go); a failure
+	// there is the client's loss, the close goes ahead.
+	_ = c.flushHeld()
 	p := c.park
 	if p != nil && p.parked.CompareAndSwap(true, false) {
 		if p.lot.park(c) {
