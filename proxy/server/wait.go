@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"errors"
+	"os"
 	"sync"
 	"time"
 )
@@ -33,15 +35,22 @@ import (
 //     wake-up ends then, and the read that follows finds the request.
 //
 // Held bytes are written before the connection closes or parks, and a
-// write that would hold more than maxHeld bytes goes out at once. Between
-// requests a connection holds no buffer: it is returned to a pool once
-// written, so idle connections cost nothing more.
+// write that would hold more than maxHeld bytes goes out at once. The
+// buffer goes back to a pool as soon as its bytes are written, before
+// the wait: a waiting or idle connection holds none.
 
 const (
 	// waitBound bounds a wait for the next request begun by a held write
-	// (see above). Under load, a kept-alive connection's next request
-	// comes well within it; an idle one pays one extra timer expiry.
-	waitBound = 10 * time.Millisecond
+	// (see above). The read deadline is armed no later than that, and
+	// pushed on only once less than half of it is left: a connection in
+	// steady use moves its timer about twice per bound, not per request,
+	// and never reaches it.
+	waitBound = 50 * time.Millisecond
+	// skipAfterBound: after a wait ran into the bound (a connection whose
+	// requests come further apart), this many whole responses go out at
+	// once. Such a connection saves little by waiting and would pay an
+	// expired deadline (a wake-up, two errors allocated) per request.
+	skipAfterBound = 8
 	// maxHeld bounds the bytes a connection holds for its next read.
 	maxHeld = 64 << 10
 )
@@ -57,19 +66,26 @@ type heldWrites struct {
 	// buf writes it, so no byte goes out twice.
 	mu  sync.Mutex
 	buf *[]byte // nil when nothing is held
-	// off: the connection showed pipelining; writes go out at once. Only
-	// the goroutine serving the connection touches it.
-	off bool
-	// sendAndWait writes b with one write(2) and, if all of it went out,
-	// waits for the connection to be readable, closed or past its read
-	// deadline. It returns the bytes written.
-	sendAndWait func(b []byte) int
+	// off: the connection showed pipelining; writes go out at once.
+	// skip: whole responses still to write at once (skipAfterBound).
+	// Only the goroutine serving the connection touches them.
+	off  bool
+	skip int
+	// sendAndWait writes *b with one write(2). If all of it went out
+	// (all), it has returned b to the pool and waited for the connection
+	// to be readable, closed or past its read deadline, and err is the
+	// wait's. Otherwise n bytes went out and b is the caller's still.
+	sendAndWait func(b *[]byte) (n int, all bool, err error)
 }
 
 // hold keeps b for the connection's next read, if b is one whole
 // response (wholeResponse) and fits.
 func (h *heldWrites) hold(b []byte) bool {
 	if h.off || !wholeResponse(b) {
+		return false
+	}
+	if h.skip > 0 {
+		h.skip--
 		return false
 	}
 	h.mu.Lock()
@@ -156,23 +172,34 @@ func (c *strictConn) flushHeld() error {
 // sendHeldAndWait writes b, the bytes held, from within the wait for the
 // connection's next bytes (see above), bounded by waitBound.
 func (c *strictConn) sendHeldAndWait(b *[]byte) error {
-	defer put(b)
-	// Bound the wait: arm the read deadline no later than waitBound from
-	// now. The deadline fasthttp asked for stays recorded; a read that
-	// times out before it is re-armed and retried (connRead).
-	bound := deadlineOffset(time.Now().Add(waitBound))
-	if c.rd.armed == 0 || c.rd.armed > bound {
-		c.rd.armed = bound
-		if err := c.Conn.SetReadDeadline(deadlineTime(bound)); err != nil {
+	// Bound the wait: the read deadline armed no later than waitBound
+	// from now (nor later than the one fasthttp asked for), pushed on
+	// when less than half of it is left. fasthttp's deadline stays
+	// recorded; a read that times out before it re-arms it and retries
+	// (connRead).
+	now := time.Now()
+	target := deadlineOffset(now.Add(waitBound))
+	if c.rd.want != 0 && c.rd.want < target {
+		target = c.rd.want
+	}
+	if a := c.rd.armed; a != target && (a == 0 || a > target || a-deadlineOffset(now) < waitBound/2) {
+		c.rd.armed = target
+		if err := c.Conn.SetReadDeadline(deadlineTime(target)); err != nil {
 			_, err = c.connWrite(*b)
+			put(b)
 			return err
 		}
 	}
-	if n := c.held.sendAndWait(*b); n < len(*b) {
+	n, all, err := c.held.sendAndWait(b)
+	if !all {
 		// Not all of it went out (a full socket buffer, an error): the
 		// rest the usual way, which also reports the error.
-		_, err := c.connWrite((*b)[n:])
+		_, err = c.connWrite((*b)[n:])
+		put(b)
 		return err
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.held.skip = skipAfterBound
 	}
 	return nil
 }

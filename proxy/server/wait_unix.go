@@ -19,9 +19,10 @@ func newHeldWrites(c net.Conn) *heldWrites {
 		return nil
 	}
 	var (
-		p     []byte
+		p     *[]byte
 		n     int
 		calls int
+		all   bool
 	)
 	// Made once: a closure per request would allocate.
 	f := func(fd uintptr) bool {
@@ -30,23 +31,26 @@ func newHeldWrites(c net.Conn) *heldWrites {
 			return true // readable, or closed: the read that follows tells
 		}
 		for {
-			m, err := syscall.Write(int(fd), p)
+			m, err := syscall.Write(int(fd), *p)
 			if err == syscall.EINTR {
 				continue
 			}
 			if m > 0 {
 				n = m
 			}
-			// All of it out: wait (return false). Else stop here.
-			return err != nil || m < len(p)
+			if err != nil || m < len(*p) {
+				return true // the caller writes the rest
+			}
+			// All of it out: the buffer goes back before the wait.
+			put(p)
+			all = true
+			return false
 		}
 	}
-	return &heldWrites{sendAndWait: func(b []byte) int {
-		p, n, calls = b, 0, 0
-		// An error ends the wait (deadline, closed); the read that
-		// follows reports it.
-		_ = raw.Read(f)
+	return &heldWrites{sendAndWait: func(b *[]byte) (int, bool, error) {
+		p, n, calls, all = b, 0, 0, false
+		err := raw.Read(f)
 		p = nil
-		return n
+		return n, all, err
 	}}
 }
