@@ -14,8 +14,9 @@ import (
 // when that finds nothing. fasthttp reads a keep-alive connection's next
 // request right after writing a response, when the client has not had
 // time to send one: every request so cost a read(2) that returned EAGAIN.
-// On this project's 2-core VM a system call is dear; that read was about
-// an eighth of the proxy's CPU per cache hit.
+// On this project's 2-core VM a system call is dear: saving that read
+// took 6-13 % off the proxy's CPU per cache hit, the more the slower the
+// VM was at the time (benchmarks/scripts/proxy-ab.sh, ABBA pairs).
 //
 // So a plain TCP connection holds the bytes fasthttp writes (one response,
 // usually one Write) until fasthttp next reads, and then writes them from
