@@ -3,9 +3,13 @@ package server
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+
+	"edgeshop/proxy/internal/sendwait"
 )
 
 // Write, then wait.
@@ -24,8 +28,8 @@ import (
 // readiness, its callback writes the response with one write(2), and the
 // wait that follows ends when the client's next bytes arrive. Anything a
 // client that waits for each answer sends comes after that write, so no
-// readiness is missed, and no read(2) finds nothing. The same trick saves
-// a read per exchange on the origin side (upstream's send.go).
+// readiness is missed, and no read(2) finds nothing (package sendwait,
+// which the origin side uses too: upstream's send.go).
 //
 // A client that pipelines can send its next request before the answer.
 // If the runtime's poller took note of it before the wait reset readiness,
@@ -72,11 +76,32 @@ type heldWrites struct {
 	// Only the goroutine serving the connection touches them.
 	off  bool
 	skip int
-	// sendAndWait writes *b with one write(2). If all of it went out
-	// (all), it has returned b to the pool and waited for the connection
-	// to be readable, closed or past its read deadline, and err is the
-	// wait's. Otherwise n bytes went out and b is the caller's still.
-	sendAndWait func(b *[]byte) (n int, all bool, err error)
+	// w writes and waits; sending is the buffer it writes, which its
+	// Sent returns to the pool.
+	w       *sendwait.Waiter
+	sending *[]byte
+}
+
+// newHeldWrites returns write-then-wait state for c, nil if c has no
+// file descriptor to wait on or the platform cannot wait for readiness.
+func newHeldWrites(c net.Conn) *heldWrites {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	w := sendwait.New(raw)
+	if w == nil {
+		return nil
+	}
+	h := &heldWrites{w: w}
+	// The buffer goes back before the wait: a waiting connection holds
+	// none.
+	w.Sent = func() { put(h.sending) }
+	return h
 }
 
 // hold keeps b for the connection's next read, if b is one whole
@@ -191,7 +216,10 @@ func (c *strictConn) sendHeldAndWait(b *[]byte) error {
 			return err
 		}
 	}
-	n, all, err := c.held.sendAndWait(b)
+	h := c.held
+	h.sending = b
+	n, all, err := h.w.SendAndWait(*b)
+	h.sending = nil
 	if !all {
 		// Not all of it went out (a full socket buffer, an error): the
 		// rest the usual way, which also reports the error.
@@ -200,7 +228,7 @@ func (c *strictConn) sendHeldAndWait(b *[]byte) error {
 		return err
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		c.held.skip = skipAfterBound
+		h.skip = skipAfterBound
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"edgeshop/proxy/internal/sendwait"
 )
 
 // originConn is one pooled connection to an origin. It adds what
@@ -40,16 +42,16 @@ import (
 // one to the next under a lock, so the fields need no synchronisation.
 type originConn struct {
 	net.Conn
-	headerTimeout time.Duration // zero: none
-	deadline      time.Time     // the read deadline the client asked for
-	awaiting      bool          // a request went out, no response byte came back yet
-	used          bool          // a response was read: the next request reuses the connection
-	inHead        bool          // reads are within a response's header section (see readHeads)
-	peek          peeker        // nil where the platform cannot peek
-	send          sendWaiter    // nil where the platform cannot wait for readiness
-	headerBy      time.Time     // while awaiting with a header timeout: when it ends
-	writeBy       time.Time     // the write deadline the client set
-	onStale       func()        // called when the check finds the connection closed
+	headerTimeout time.Duration    // zero: none
+	deadline      time.Time        // the read deadline the client asked for
+	awaiting      bool             // a request went out, no response byte came back yet
+	used          bool             // a response was read: the next request reuses the connection
+	inHead        bool             // reads are within a response's header section (see readHeads)
+	peek          peeker           // nil where the platform cannot peek
+	send          *sendwait.Waiter // nil where the platform cannot wait for readiness
+	headerBy      time.Time        // while awaiting with a header timeout: when it ends
+	writeBy       time.Time        // the write deadline the client set
+	onStale       func()           // called when the check finds the connection closed
 }
 
 // errStale: the pooled connection was closed by the origin; nothing was
@@ -61,7 +63,7 @@ func newOriginConn(c net.Conn, headerTimeout time.Duration, onStale func()) *ori
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			oc.peek = newPeeker(raw)
-			oc.send = newSendWaiter(raw)
+			oc.send = sendwait.New(raw)
 		}
 	}
 	return oc
@@ -95,7 +97,7 @@ func (c *originConn) Write(p []byte) (int, error) {
 			return 0, errStale
 		}
 		if fast {
-			n, done := c.send.sendAndWait(p)
+			n, done, _ := c.send.SendAndWait(p)
 			if done {
 				return n, nil
 			}
