@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"sync/atomic"
 )
 
 // errLineEnding is what a connection's Read returns once the client sent a
@@ -49,7 +50,9 @@ func (l strictListener) Accept() (net.Conn, error) {
 	if tc, ok := c.(tlsConn); ok {
 		return &strictTLSConn{strictConn: strictConn{Conn: c}, tls: tc}, nil
 	}
-	return &strictConn{Conn: c, park: l.lot.parkingFor(c), lazy: true, held: newHeldWrites(c)}, nil
+	sc := &strictConn{Conn: c, park: l.lot.parkingFor(c), lazy: true}
+	sc.held.Store(newHeldWrites(c))
+	return sc, nil
 }
 
 type tlsConn interface {
@@ -69,8 +72,15 @@ type strictConn struct {
 	// lazy: deadlines are deferred (see deadline.go); not for TLS.
 	lazy   bool
 	rd, wd lazyDeadline
-	// held: writes held for the next read (see wait.go); nil: off (TLS).
-	held *heldWrites
+	// held: writes held for the next read (see wait.go); nil: off (TLS,
+	// a pipelining client), or parked. It is an atomic pointer because a
+	// parked connection drops it (the lot's goroutine serves the
+	// connection again and makes it anew) while fasthttp's Shutdown may
+	// close the connection from another goroutine.
+	held atomic.Pointer[heldWrites]
+	// pipelines: the client showed pipelining (see notePipelining); a
+	// woken connection then gets no write-then-wait state again.
+	pipelines bool
 }
 
 // Read delivers the bytes before a refused line ending together with
@@ -81,8 +91,9 @@ type strictConn struct {
 // answer: fasthttp treats an error before a request's first byte as the
 // client going away.)
 func (c *strictConn) Read(p []byte) (int, error) {
-	if b := c.held.take(); b != nil {
-		if err := c.sendHeldAndWait(b); err != nil {
+	h := c.held.Load()
+	if b := h.take(); b != nil {
+		if err := c.sendHeldAndWait(h, b); err != nil {
 			return 0, err
 		}
 	}
@@ -96,8 +107,8 @@ func (c *strictConn) Read(p []byte) (int, error) {
 			c.err = errLineEnding
 			return bad, c.err
 		}
-		if c.held != nil {
-			c.notePipelining(starts, atStart)
+		if h != nil {
+			c.notePipelining(h, starts, atStart)
 		}
 	}
 	if c.park != nil {

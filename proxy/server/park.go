@@ -183,7 +183,7 @@ func (c *strictConn) Write(b []byte) (int, error) {
 	if p := c.park; p != nil {
 		p.wrote = true
 	}
-	if h := c.held; h != nil {
+	if h := c.held.Load(); h != nil {
 		if h.hold(b) {
 			return len(b), nil
 		}
@@ -248,6 +248,9 @@ func (c *strictConn) Close() error {
 	_ = c.flushHeld()
 	p := c.park
 	if p != nil && p.parked.CompareAndSwap(true, false) {
+		// A parked connection holds no write-then-wait state (about
+		// 200 bytes with its Waiter): resume makes it anew.
+		c.held.Store(nil)
 		if p.lot.park(c) {
 			return nil
 		}

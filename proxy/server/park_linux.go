@@ -248,6 +248,9 @@ func (l *lot) resume(c *strictConn) {
 	_ = c.Conn.SetReadDeadline(time.Time{})
 	c.rd = lazyDeadline{}
 	c.park.settled = true
+	if !c.pipelines {
+		c.held.Store(newHeldWrites(c.Conn))
+	}
 	l.onGoroutine(c.park)
 	_ = l.srv.ServeConn(c)
 }

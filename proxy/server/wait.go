@@ -186,7 +186,7 @@ func wholeResponse(b []byte) bool {
 // flushHeld writes what the connection holds the usual way (blocking,
 // within the write deadline fasthttp set).
 func (c *strictConn) flushHeld() error {
-	b := c.held.take()
+	b := c.held.Load().take()
 	if b == nil {
 		return nil
 	}
@@ -197,7 +197,7 @@ func (c *strictConn) flushHeld() error {
 
 // sendHeldAndWait writes b, the bytes held, from within the wait for the
 // connection's next bytes (see above), bounded by waitBound.
-func (c *strictConn) sendHeldAndWait(b *[]byte) error {
+func (c *strictConn) sendHeldAndWait(h *heldWrites, b *[]byte) error {
 	// Bound the wait: the read deadline armed no later than waitBound
 	// from now (nor later than the one fasthttp asked for), pushed on
 	// when less than half of it is left. fasthttp's deadline stays
@@ -216,7 +216,6 @@ func (c *strictConn) sendHeldAndWait(b *[]byte) error {
 			return err
 		}
 	}
-	h := c.held
 	h.sending = b
 	n, all, err := h.w.SendAndWait(*b)
 	h.sending = nil
@@ -235,9 +234,10 @@ func (c *strictConn) sendHeldAndWait(b *[]byte) error {
 
 // notePipelining turns held writes off for good once a read held the
 // start of a request after the end of another: the client pipelines.
-func (c *strictConn) notePipelining(startsBefore int, wasAtStart bool) {
+func (c *strictConn) notePipelining(h *heldWrites, startsBefore int, wasAtStart bool) {
 	starts := c.scan.starts - startsBefore
 	if starts >= 2 || (starts == 1 && !wasAtStart) {
-		c.held.off = true
+		h.off = true
+		c.pipelines = true
 	}
 }
