@@ -8,14 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 )
 
-const cartTestProducts = 5
+const cartTestProducts = 40
 
-// cartTestStore opens a new database with a tiny catalogue (products 1..5)
+// cartTestStore opens a new database with a tiny catalogue (products 1..40)
 // and two users, and returns the store and the users' ids.
 func cartTestStore(t *testing.T) (s *Store, alice, bob int64) {
 	t.Helper()
@@ -296,7 +297,7 @@ func TestCartQueriesUseIndexes(t *testing.T) {
 	for name, query := range map[string]string{
 		"wishlist": sqlWishlist, "product exists": sqlProductExists,
 		"wishlist delete": sqlWishlistDelete, "wishlist insert": sqlWishlistInsert,
-		"cart lines": sqlCartLines, "cart line": sqlCartLine, "cart add": sqlCartAdd,
+		"cart lines": sqlCartLines, "cart products": sqlCartProducts, "cart line": sqlCartLine, "cart add": sqlCartAdd,
 		"cart delete": sqlCartDelete, "cart count": sqlCartCount, "cart quantity": sqlCartQuantity,
 		"addresses": sqlAddresses, "address": sqlAddress, "default address": sqlDefaultAddress,
 		"address count": sqlAddressCount, "clear default": sqlClearDefault,
@@ -335,4 +336,90 @@ func TestCartQueriesUseIndexes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A cart's lines each carry their own product, read once per product
+// (cartLines), newest line first; a product deleted takes its lines with
+// it; and a read never sees a line without its product while lines and
+// products change around it.
+func TestCartLinesCarryTheirProducts(t *testing.T) {
+	s, alice, bob := cartTestStore(t)
+	ctx := context.Background()
+	adds := []CartItem{
+		{ProductID: 3, Quantity: 1, Size: "M"}, {ProductID: 1, Quantity: 2, Size: "L"},
+		{ProductID: 3, Quantity: 3, Size: "L"}, {ProductID: 2, Quantity: 1, Size: "M", Color: "red"},
+		{ProductID: 1, Quantity: 1, Size: "M"},
+	}
+	for _, it := range adds {
+		if err := s.AddToCart(ctx, alice, it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddToCart(ctx, bob, CartItem{ProductID: 4, Quantity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(want []CartItem) {
+		t.Helper()
+		lines, err := s.CartLines(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lines) != len(want) {
+			t.Fatalf("%d lines, want %d", len(lines), len(want))
+		}
+		for i, l := range lines {
+			w := want[len(want)-1-i] // newest first
+			p, err := s.Product(ctx, w.ProductID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Quantity != w.Quantity || l.Size != w.Size || l.Color != w.Color || !reflect.DeepEqual(l.Product, p) {
+				t.Errorf("line %d: %d × %d/%s/%s %+v, want %+v and %+v", i, l.Quantity, l.Product.ID, l.Size, l.Color, l.Product, w, p)
+			}
+			if i > 0 && l.ID >= lines[i-1].ID {
+				t.Errorf("line %d (id %d) is not older than line %d (id %d)", i, l.ID, i-1, lines[i-1].ID)
+			}
+		}
+	}
+	check(adds)
+	if _, err := s.DeleteProduct(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	check([]CartItem{adds[1], adds[3], adds[4]})
+
+	// Reads while another user's cart and the catalogue change.
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		defer func() { done <- err }()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p := int64(5 + i%35)
+			if err = s.AddToCart(ctx, bob, CartItem{ProductID: p, Quantity: 1}); err != nil && !errors.Is(err, ErrNotFound) {
+				return
+			}
+			if i%7 == 6 {
+				if _, err = s.DeleteProduct(ctx, p); err != nil && !errors.Is(err, ErrNotFound) {
+					return
+				}
+			}
+			err = nil
+		}
+	}()
+	for range 200 {
+		if _, err := s.CartLines(ctx, bob); err != nil {
+			close(stop)
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	check([]CartItem{adds[1], adds[3], adds[4]})
 }
