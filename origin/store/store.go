@@ -58,10 +58,6 @@ type Options struct {
 	// process, and only an OS crash or power loss can lose the last ones) or
 	// "full" (fsync on every commit: survives power loss too).
 	Synchronous string
-	// CheckpointEvery is how often a connection of its own copies the
-	// write-ahead log back into the database file (default 100ms; see
-	// checkpoints).
-	CheckpointEvery time.Duration
 	// Tracer, when set, makes every statement run in a traced request a
 	// span (origin/sqltrace).
 	Tracer trace.Tracer
@@ -74,7 +70,6 @@ type Store struct {
 	reader    *sql.DB   // read-only pool
 	stmts     stmtCache // prepared read statements (stmts.go)
 	writeWait time.Duration
-	stopCkpt  func() error // stops the checkpoints (checkpoints.go)
 }
 
 // Open opens (creating if needed) the database at path and applies pending
@@ -90,9 +85,6 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 	if opt.WriteWait <= 0 {
 		opt.WriteWait = 3 * time.Second
-	}
-	if opt.CheckpointEvery <= 0 {
-		opt.CheckpointEvery = 100 * time.Millisecond
 	}
 	switch strings.ToLower(opt.Synchronous) {
 	case "":
@@ -122,7 +114,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	// again (BenchmarkAddToCart: 52 allocations down to 42).
 	q.Set("_stmt_cache_size", "64")
 	q.Set("cache", "private")
-	writer, err := openDB("file:"+path+"?"+q.Encode(), opt.Tracer, writerNoWait+"; "+writerNoCheckpoint)
+	writer, err := openDB("file:"+path+"?"+q.Encode(), opt.Tracer, writerNoWait)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -148,11 +140,6 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	reader.SetMaxIdleConns(opt.Readers)
 	reader.SetConnMaxLifetime(0)
 	s.reader = reader
-	if s.stopCkpt, err = checkpoints(path, opt.CheckpointEvery); err != nil {
-		s.reader.Close()
-		s.writer.Close()
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -192,7 +179,7 @@ func (s *Store) PoolStats() (writer, reader sql.DBStats) {
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	return errors.Join(s.stopCkpt(), s.reader.Close(), s.writer.Close())
+	return errors.Join(s.reader.Close(), s.writer.Close())
 }
 
 // Ping checks that the database answers a query.
