@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 )
@@ -16,13 +17,9 @@ func TestWriterWaitsForTheLockItself(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	check := func(what string, want int) {
+	check := func(what string, db *sql.DB, want int) {
 		t.Helper()
 		var got int
-		db := s.writer
-		if what == "reader" {
-			db = s.reader
-		}
 		if err := db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&got); err != nil {
 			t.Fatal(err)
 		}
@@ -30,12 +27,12 @@ func TestWriterWaitsForTheLockItself(t *testing.T) {
 			t.Errorf("%s busy_timeout = %d ms, want %d", what, got, want)
 		}
 	}
-	check("writer", 0)
-	check("reader", 5000)
+	check("writer", s.writer, 0)
+	check("reader", s.reader, 5000)
 	// A new writer connection (the pool dropped the old one) is set too.
 	s.writer.SetMaxIdleConns(0)
 	s.writer.SetMaxIdleConns(1)
-	check("writer", 0)
+	check("writer", s.writer, 0)
 	if st := s.writer.Stats(); st.OpenConnections != 1 || st.MaxIdleClosed == 0 {
 		t.Fatalf("the writer's connection was not replaced: %+v", st)
 	}
