@@ -15,6 +15,8 @@ FUZZ_TARGETS := ./proxy/cache:FuzzParseCacheControl ./proxy/cache:FuzzKey \
 	./origin/api:FuzzDecodeBody ./proxy/clientip:FuzzClient \
 	./proxy/compress:FuzzPreferred ./proxy/server:FuzzLineScanner \
 	./proxy/upstream:FuzzRewriteHead
+# The same for the benchmark harness's module (benchmarks/harness).
+HARNESS_FUZZ_TARGETS := ./internal/load:FuzzParseResponse
 FUZZTIME ?= 10s
 FUZZ_TEST_EXECS ?= 30000x
 
@@ -48,6 +50,11 @@ fuzz:
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -timeout 30m $$pkg; \
+	done; \
+	for t in $(HARNESS_FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz benchmarks/harness $$pkg $$name for $(FUZZTIME)"; \
+		(cd benchmarks/harness && $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -timeout 30m $$pkg); \
 	done
 
 ## bench: benchmarks (not part of test; see benchmarks/README.md): every scenario on 127.0.0.1, results in

@@ -62,7 +62,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // accountsConfig is an api.Config for st with accounts on: tokens signed
 // with secret (a short key is repeated to 32 bytes), the cheapest bcrypt
 // cost, and purger (may be nil).
-func accountsConfig(t *testing.T, st *store.Store, secret []byte, purger api.Purger) api.Config {
+func accountsConfig(t testing.TB, st *store.Store, secret []byte, purger api.Purger) api.Config {
 	t.Helper()
 	if len(secret) < 32 {
 		secret = bytes.Repeat(secret, 32/len(secret)+1)[:32]

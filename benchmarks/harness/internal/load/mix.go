@@ -96,8 +96,6 @@ type mixSource struct {
 	body []byte
 }
 
-func (s *mixSource) Answered(int, *fasthttp.Response) {}
-
 // pick returns the class index for a number in [0, total).
 func (p *mixPicker) pick(x int) int {
 	for i, c := range p.cum {

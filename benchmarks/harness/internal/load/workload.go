@@ -29,13 +29,11 @@ type Picker interface {
 	Source(worker int, rng *rand.Rand) Source
 }
 
-// Source fills the next request of one connection and learns from answers.
+// Source fills the next request of one connection.
 type Source interface {
 	// Fill writes the next request into req (reset) and returns its class,
 	// an index into the picker's Classes.
 	Fill(req *fasthttp.Request) int
-	// Answered is called with each successful response.
-	Answered(class int, resp *fasthttp.Response)
 }
 
 // Picker returns the picker the workload describes.
@@ -65,10 +63,9 @@ func (w Workload) Picker() (Picker, error) {
 
 type fixed string
 
-func (f fixed) Classes() []string                { return []string{"get"} }
-func (f fixed) Source(int, *rand.Rand) Source    { return f }
-func (f fixed) Answered(int, *fasthttp.Response) {}
-func (f fixed) Fill(req *fasthttp.Request) int   { req.SetRequestURI(string(f)); return 0 }
+func (f fixed) Classes() []string              { return []string{"get"} }
+func (f fixed) Source(int, *rand.Rand) Source  { return f }
+func (f fixed) Fill(req *fasthttp.Request) int { req.SetRequestURI(string(f)); return 0 }
 
 // ids picks product ids for zipf and unique workloads.
 type ids struct{ w Workload }
@@ -93,8 +90,6 @@ type idSource struct {
 	n      uint64
 	buf    []byte
 }
-
-func (s *idSource) Answered(int, *fasthttp.Response) {}
 
 func (s *idSource) Fill(req *fasthttp.Request) int {
 	var id int
