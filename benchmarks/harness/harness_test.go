@@ -192,19 +192,24 @@ func TestConfirmDown(t *testing.T) {
 	for _, c := range []struct {
 		name                    string
 		best, lo, step, maxDown int
+		passed                  []int
 		confirm                 func(int) (bool, error)
 		want                    int
 		wantTried               []int
 	}{
-		{"best holds", 50, 10, 5, 3, sustains(50), 50, []int{50}},
-		{"one step down", 50, 10, 5, 3, sustains(45), 45, []int{50, 45}},
-		{"at most maxDown steps", 50, 10, 5, 2, sustains(30), 0, []int{50, 45, 40}},
-		{"not below lo", 15, 10, 5, 3, sustains(5), 0, []int{15, 10}},
-		{"nothing to confirm", 0, 10, 5, 3, sustains(100), 0, nil},
-		{"an error stops", 50, 10, 5, 3, func(int) (bool, error) { return false, errors.New("load failed") }, 0, []int{50}},
+		{"best holds", 50, 10, 5, 3, nil, sustains(50), 50, []int{50}},
+		{"one step down", 50, 10, 5, 3, nil, sustains(45), 45, []int{50, 45}},
+		{"at most maxDown steps", 50, 10, 5, 2, nil, sustains(30), 0, []int{50, 45, 40}},
+		{"not below lo", 15, 10, 5, 3, nil, sustains(5), 0, []int{15, 10}},
+		{"nothing to confirm", 0, 10, 5, 3, nil, sustains(100), 0, nil},
+		{"an error stops", 50, 10, 5, 3, nil, func(int) (bool, error) { return false, errors.New("load failed") }, 0, []int{50}},
+		{"then the passed probes below", 100, 10, 5, 3, []int{10, 20, 40, 80, 100}, sustains(80), 80, []int{100, 95, 90, 85, 80}},
+		{"highest first, each once", 100, 10, 5, 3, []int{10, 20, 40, 80, 100}, sustains(30), 20, []int{100, 95, 90, 85, 80, 40, 20}},
+		{"none holds", 100, 10, 5, 3, []int{10, 20, 40, 80, 100}, sustains(5), 0, []int{100, 95, 90, 85, 80, 40, 20, 10}},
+		{"passed probes above the steps are not tried again", 50, 10, 5, 1, []int{10, 20, 45, 50}, sustains(20), 20, []int{50, 45, 20}},
 	} {
 		var tried []int
-		got := confirmDown(c.best, c.lo, c.step, c.maxDown, func(k int) (bool, error) {
+		got := confirmDown(c.best, c.lo, c.step, c.maxDown, c.passed, func(k int) (bool, error) {
 			tried = append(tried, k)
 			return c.confirm(k)
 		})

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -240,11 +241,14 @@ func (b *bench) profileMix(ctx context.Context, st *stack, s *report.Scenario, s
 const maxStepDown = 3
 
 // confirmDown returns the highest rate from best down (in steps of step,
-// not below lo, at most maxDown steps) whose confirmation passes, or 0.
-func confirmDown(best, lo, step, maxDown int, confirm func(k int) (bool, error)) int {
+// not below lo, at most maxDown steps) whose confirmation passes; after
+// those, the rates in passed (the probes that passed) below the last one
+// tried, highest first; or 0.
+func confirmDown(best, lo, step, maxDown int, passed []int, confirm func(k int) (bool, error)) int {
 	if step < 1 {
 		step = 1
 	}
+	last := best + 1
 	for k, down := best, 0; k >= lo && k > 0 && down <= maxDown; k, down = k-step, down+1 {
 		ok, err := confirm(k)
 		if err != nil {
@@ -253,6 +257,22 @@ func confirmDown(best, lo, step, maxDown int, confirm func(k int) (bool, error))
 		if ok {
 			return k
 		}
+		last = k
+	}
+	below := slices.Sorted(slices.Values(passed))
+	slices.Reverse(below)
+	for _, k := range below {
+		if k >= last || k < lo || k <= 0 {
+			continue
+		}
+		ok, err := confirm(k)
+		if err != nil {
+			return 0
+		}
+		if ok {
+			return k
+		}
+		last = k
 	}
 	return 0
 }
@@ -267,7 +287,8 @@ func (b *bench) targetScenario(ctx context.Context, st *stack) error {
 	s := b.scenario("target", "5. The seed's target: highest sustained shop-mix rate",
 		fmt.Sprintf("The shop mix (as in 3) at constant offered rates in multiples of 10,000 req/min: doubling from %d× then bisecting to %d×, %s per step; "+
 			"a step passes with p99 < 50 ms, no errors and at least 97 %% of the offered rate answered (a failed step is run once more). The best passing rate is then run %d more times; "+
-			"the result is that rate when the median of those runs passes too; when it does not, the rate one step lower is confirmed the same way (at most %d steps down).", c.SearchLo, c.SearchStep, c.ProbeDur, c.Reps, maxStepDown))
+			"the result is that rate when the median of those runs passes too; when it does not, the rate one step lower is confirmed the same way (at most %d steps down), "+
+			"then the lower rates whose probes passed, highest first.", c.SearchLo, c.SearchStep, c.ProbeDur, c.Reps, maxStepDown))
 	if st.mix == nil {
 		mix, err := b.shopMix(ctx, st)
 		if err != nil {
@@ -293,11 +314,13 @@ func (b *bench) targetScenario(ctx context.Context, st *stack) error {
 		s.Measurements = append(s.Measurements, m)
 		return m
 	}
+	var passed []int
 	best, tried := searchMax(c.SearchLo, c.SearchHi, c.SearchStep, func(k int) bool {
 		// A failed step is tried once more: one hiccup of a shared machine
 		// should not end the search low.
 		for rep := 1; rep <= 2; rep++ {
 			if m := probe(k, c.ProbeDur, "probe", rep); m != nil && mixPasses(m) {
+				passed = append(passed, k)
 				return true
 			}
 		}
@@ -309,9 +332,9 @@ func (b *bench) targetScenario(ctx context.Context, st *stack) error {
 	s.Notes = append(s.Notes, fmt.Sprintf("Tried (× 10,000 req/min, in order): %v.", tried))
 	// The best passing rate is confirmed by more runs; when their median
 	// fails, the next rate down (a step lower) is confirmed instead, at
-	// most maxStepDown times: a failed confirmation says that rate is not
-	// sustained, not that none is.
-	confirmed := confirmDown(best, c.SearchLo, c.SearchStep, maxStepDown, func(k int) (bool, error) {
+	// most maxStepDown times, then the lower rates whose probes passed: a
+	// failed confirmation says that rate is not sustained, not that none is.
+	confirmed := confirmDown(best, c.SearchLo, c.SearchStep, maxStepDown, passed, func(k int) (bool, error) {
 		var p99, tp []float64
 		var errs int64
 		for r := range c.Reps {
