@@ -248,23 +248,18 @@ func confirmDown(best, lo, step, maxDown int, passed []int, confirm func(k int) 
 	if step < 1 {
 		step = 1
 	}
-	last := best + 1
+	var candidates []int
 	for k, down := best, 0; k >= lo && k > 0 && down <= maxDown; k, down = k-step, down+1 {
-		ok, err := confirm(k)
-		if err != nil {
-			return 0
-		}
-		if ok {
-			return k
-		}
-		last = k
+		candidates = append(candidates, k)
 	}
 	below := slices.Sorted(slices.Values(passed))
 	slices.Reverse(below)
 	for _, k := range below {
-		if k >= last || k < lo || k <= 0 {
-			continue
+		if len(candidates) > 0 && k < candidates[len(candidates)-1] && k >= lo && k > 0 {
+			candidates = append(candidates, k)
 		}
+	}
+	for _, k := range candidates {
 		ok, err := confirm(k)
 		if err != nil {
 			return 0
@@ -272,7 +267,6 @@ func confirmDown(best, lo, step, maxDown int, passed []int, confirm func(k int) 
 		if ok {
 			return k
 		}
-		last = k
 	}
 	return 0
 }
