@@ -56,6 +56,7 @@ type loopConn struct {
 	class    int
 	due      time.Time
 	deadline time.Time // of the request in flight
+	refused  bool      // its last connect failed
 }
 
 type loop struct {
@@ -67,7 +68,7 @@ type loop struct {
 	conns   []*loopConn
 	idle    []*loopConn
 	busy    int
-	down    int // connections in connDown
+	refused int // connections whose last connect failed
 	events  []syscall.EpollEvent
 	lastErr error // of the last failed connect
 }
@@ -89,7 +90,6 @@ func runLoop(ctx context.Context, spec Spec, workers []*worker) (time.Duration, 
 	for i, w := range workers {
 		c := &loopConn{i: i, fd: -1, w: w}
 		l.conns = append(l.conns, c)
-		l.down++
 		l.connect(i)
 	}
 	// Every connection up (or failed) before load starts, within a bound.
@@ -112,13 +112,13 @@ func runLoop(ctx context.Context, spec Spec, workers []*worker) (time.Duration, 
 		now := time.Now()
 		due := start.Add(time.Duration(float64(next) * interval))
 		sending := ctx.Err() == nil && due.Before(end)
-		for sending && !due.After(now) && (len(l.idle) > 0 || l.down > 0) {
+		for sending && !due.After(now) {
 			if len(l.idle) > 0 {
 				c := l.idle[len(l.idle)-1]
 				l.idle = l.idle[:len(l.idle)-1]
 				l.send(c, due, now)
-			} else {
-				l.refused(due, now)
+			} else if l.refused == 0 || !l.refuse(due, now) {
+				break // it waits for a connection to come free
 			}
 			next++
 			due = start.Add(time.Duration(float64(next) * interval))
@@ -190,31 +190,41 @@ func (l *loop) connect(i int) {
 	c := l.conns[i]
 	fd, err := syscall.Socket(l.family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		l.lastErr = err
+		l.failedConnect(c, err)
 		return
 	}
 	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 	if err := syscall.Connect(fd, l.sa); err != nil && err != syscall.EINPROGRESS {
 		syscall.Close(fd)
-		l.lastErr = err
+		l.failedConnect(c, err)
 		return
 	}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP, Fd: int32(i)}
 	if err := syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		syscall.Close(fd)
-		l.lastErr = err
+		l.failedConnect(c, err)
 		return
 	}
 	c.fd, c.state, c.wantOut = fd, connConnecting, true
-	l.down--
 }
 
-// refused counts the request due at due as a connection error: no
-// connection is free and some are down because the server refused them
-// (sweep tries them again), as the server would have refused this one.
-func (l *loop) refused(due, now time.Time) {
+// failedConnect notes that c could not connect: it stays down until a
+// sweep tries again, and requests due meanwhile count as refused.
+func (l *loop) failedConnect(c *loopConn, err error) {
+	l.lastErr = err
+	if !c.refused {
+		c.refused = true
+		l.refused++
+	}
+}
+
+// refuse counts the request due at due as a connection error, on a
+// connection the server refused (sweep tries it again), as the server
+// would have refused this request; false if no connection is in that
+// state now (it is connecting again).
+func (l *loop) refuse(due, now time.Time) bool {
 	for _, c := range l.conns {
-		if c.state == connDown {
+		if c.state == connDown && c.refused {
 			w := c.w
 			w.req.Reset()
 			class := w.src.Fill(&w.req)
@@ -222,9 +232,10 @@ func (l *loop) refused(due, now time.Time) {
 			w.count[class]++
 			w.errs[class]++
 			w.kinds["connection"]++
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // interest sets which events c waits for: the answer, and room to write
@@ -252,9 +263,13 @@ func (l *loop) handle(i int, events uint32, now time.Time) {
 			if err == nil {
 				err = syscall.Errno(errno)
 			}
-			l.lastErr = err
 			l.drop(c)
+			l.failedConnect(c, err)
 			return
+		}
+		if c.refused {
+			c.refused = false
+			l.refused--
 		}
 		c.state = connIdle
 		l.interest(i, false)
@@ -393,9 +408,6 @@ func (l *loop) drop(c *loopConn) {
 	}
 	if c.fd >= 0 {
 		syscall.Close(c.fd) // also leaves the epoll set
-	}
-	if c.state != connDown {
-		l.down++
 	}
 	c.fd, c.state, c.wantOut = -1, connDown, false
 }

@@ -196,3 +196,53 @@ func TestLoopCountsRefusedRequests(t *testing.T) {
 		t.Errorf("want about 60 answers and 120 refused: %d requests, %d errors %v", r.Requests, r.Errors, r.ErrorKinds)
 	}
 }
+
+// A server that drops every fifth request without an answer: each of those
+// is one connection error, and the requests due while the only connection
+// is being replaced wait for it instead of being counted as refused (the
+// server did not refuse them).
+func TestLoopCountsOnlyTheDroppedRequests(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var answered, dropped atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if line != "\r\n" {
+						continue // until the end of the head (GETs have no body)
+					}
+					if (answered.Load()+dropped.Load())%5 == 4 {
+						dropped.Add(1)
+						return
+					}
+					answered.Add(1)
+					if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	r, err := Run(context.Background(), Spec{Addr: ln.Addr().String(), Conns: 1, Duration: 500 * time.Millisecond, Rate: 400,
+		Workload: Workload{Kind: "fixed", Path: "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped.Load() == 0 || r.Errors != dropped.Load() || r.ErrorKinds["connection"] != dropped.Load() || r.Requests != answered.Load()+dropped.Load() {
+		t.Errorf("server answered %d and dropped %d; run: %d requests, %d errors %v", answered.Load(), dropped.Load(), r.Requests, r.Errors, r.ErrorKinds)
+	}
+}
