@@ -111,7 +111,10 @@ func runLoop(ctx context.Context, spec Spec, workers []*worker) (time.Duration, 
 	for {
 		now := time.Now()
 		due := start.Add(time.Duration(float64(next) * interval))
-		sending := ctx.Err() == nil && due.Before(end)
+		// Nothing is sent after the duration, not even requests due
+		// before its end and still waiting for a connection: what was
+		// answered is what the server managed within the duration.
+		sending := ctx.Err() == nil && due.Before(end) && now.Before(end)
 		for sending && !due.After(now) {
 			if len(l.idle) > 0 {
 				c := l.idle[len(l.idle)-1]
@@ -122,7 +125,7 @@ func runLoop(ctx context.Context, spec Spec, workers []*worker) (time.Duration, 
 			}
 			next++
 			due = start.Add(time.Duration(float64(next) * interval))
-			sending = due.Before(end)
+			sending = due.Before(end) && now.Before(end)
 		}
 		if !sending && l.busy == 0 {
 			break
