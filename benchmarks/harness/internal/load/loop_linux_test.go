@@ -128,32 +128,18 @@ func TestLoopTimesOut(t *testing.T) {
 
 // Garbage in place of an answer is an error of its own kind, not a hang.
 func TestLoopRefusesGarbage(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	addr := serveRaw(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := c.Read(buf); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					if _, err := c.Write([]byte("SSH-2.0-nope\r\n\r\n")); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write([]byte("SSH-2.0-nope\r\n\r\n")); err != nil {
+				return
+			}
 		}
-	}()
-	r, err := Run(context.Background(), Spec{Addr: ln.Addr().String(), Conns: 2, Duration: 200 * time.Millisecond, Rate: 50,
+	})
+	r, err := Run(context.Background(), Spec{Addr: addr, Conns: 2, Duration: 200 * time.Millisecond, Rate: 50,
 		Workload: Workload{Kind: "fixed", Path: "/"}})
 	if err != nil {
 		t.Fatal(err)
@@ -202,12 +188,46 @@ func TestLoopCountsRefusedRequests(t *testing.T) {
 // is being replaced wait for it instead of being counted as refused (the
 // server did not refuse them).
 func TestLoopCountsOnlyTheDroppedRequests(t *testing.T) {
+	var answered, dropped atomic.Int64
+	addr := serveRaw(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line != "\r\n" {
+				continue // until the end of the head (GETs have no body)
+			}
+			if (answered.Load()+dropped.Load())%5 == 4 {
+				dropped.Add(1)
+				return
+			}
+			answered.Add(1)
+			if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")); err != nil {
+				return
+			}
+		}
+	})
+	r, err := Run(context.Background(), Spec{Addr: addr, Conns: 1, Duration: 500 * time.Millisecond, Rate: 400,
+		Workload: Workload{Kind: "fixed", Path: "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped.Load() == 0 || r.Errors != dropped.Load() || r.ErrorKinds["connection"] != dropped.Load() || r.Requests != answered.Load()+dropped.Load() {
+		t.Errorf("server answered %d and dropped %d; run: %d requests, %d errors %v", answered.Load(), dropped.Load(), r.Requests, r.Errors, r.ErrorKinds)
+	}
+}
+
+// serveRaw accepts connections on 127.0.0.1 until the test ends and runs
+// serve on each (closing it after).
+func serveRaw(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	var answered, dropped atomic.Int64
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -216,33 +236,9 @@ func TestLoopCountsOnlyTheDroppedRequests(t *testing.T) {
 			}
 			go func() {
 				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if line != "\r\n" {
-						continue // until the end of the head (GETs have no body)
-					}
-					if (answered.Load()+dropped.Load())%5 == 4 {
-						dropped.Add(1)
-						return
-					}
-					answered.Add(1)
-					if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")); err != nil {
-						return
-					}
-				}
+				serve(c)
 			}()
 		}
 	}()
-	r, err := Run(context.Background(), Spec{Addr: ln.Addr().String(), Conns: 1, Duration: 500 * time.Millisecond, Rate: 400,
-		Workload: Workload{Kind: "fixed", Path: "/"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if dropped.Load() == 0 || r.Errors != dropped.Load() || r.ErrorKinds["connection"] != dropped.Load() || r.Requests != answered.Load()+dropped.Load() {
-		t.Errorf("server answered %d and dropped %d; run: %d requests, %d errors %v", answered.Load(), dropped.Load(), r.Requests, r.Errors, r.ErrorKinds)
-	}
+	return ln.Addr().String()
 }
