@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -239,7 +240,7 @@ func TestForgedTokensRefusedThroughProxy(t *testing.T) {
 // TestLoginTimingDoesNotRevealAccounts compares the mean time of a login
 // for an unknown user and for a known user with a wrong password, directly
 // on an origin (bcrypt cost 8 keeps it short), interleaved so that drift
-// affects both alike: the means must be within 10 %.
+// affects both alike: the medians must be within 10 %.
 func TestLoginTimingDoesNotRevealAccounts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing test")
@@ -257,22 +258,32 @@ func TestLoginTimingDoesNotRevealAccounts(t *testing.T) {
 		login("known")
 		login("nobody")
 	}
-	var known, unknown time.Duration
+	var known, unknown []time.Duration
 	for i := range tries {
 		if i%2 == 0 {
-			known += login("known")
-			unknown += login(fmt.Sprintf("nobody-%d", i))
+			known = append(known, login("known"))
+			unknown = append(unknown, login(fmt.Sprintf("nobody-%d", i)))
 		} else {
-			unknown += login(fmt.Sprintf("nobody-%d", i))
-			known += login("known")
+			unknown = append(unknown, login(fmt.Sprintf("nobody-%d", i)))
+			known = append(known, login("known"))
 		}
 	}
-	mk, mu := known/tries, unknown/tries
+	// Medians: under make test other packages' tests share the CPUs, and a
+	// burst of their work lands on a few logins; the means moved by up to
+	// 25 % that way (a CI run on 2026-12-03) where alone they agree within
+	// 1.3 %.
+	mk, mu := median(known), median(unknown)
 	diff := float64(mk-mu) / float64(max(mk, mu))
-	t.Logf("mean login: wrong password %s, unknown user %s (difference %.1f%%)", mk, mu, 100*diff)
+	t.Logf("median login: wrong password %s, unknown user %s (difference %.1f%%)", mk, mu, 100*diff)
 	if diff > 0.10 || diff < -0.10 {
 		t.Errorf("wrong password %s vs unknown user %s: differ by %.1f%%, want within 10%%", mk, mu, 100*diff)
 	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // rawExchange writes request on a new connection to addr (host:port) and
