@@ -3,7 +3,10 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"edgeshop/origin/seed"
@@ -74,4 +77,90 @@ func BenchmarkCartLines(b *testing.B) {
 			b.Fatalf("%d lines, %v", len(lines), err)
 		}
 	}
+}
+
+// BenchmarkCartReadAfterWrite is the shop mix's cart read as it runs under
+// the mix's writes: before each read another store on the same file (the
+// other origin) commits a write, so SQLite starts the read with an empty
+// page cache and reads again every page it needs. 1,000 users, each with
+// 20 lines (5 products in 2 sizes and 2 colours) added in turn with the
+// others', over a 100,000-product catalogue; each op is a cart read and a
+// cart count, as /api/cart/me/ and /api/cart/count/ run them. read-calls/op
+// is the read(2) and pread(2) calls the process made per op (Linux).
+func BenchmarkCartReadAfterWrite(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "shop.db")
+	st, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.SeedIfEmpty(ctx, seed.Catalogue(100_000)); err != nil {
+		b.Fatal(err)
+	}
+	other, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer other.Close()
+	users := make([]int64, 1000)
+	for i := range users {
+		u, err := st.CreateUser(ctx, fmt.Sprintf("bench%d", i), "", "hash")
+		if err != nil {
+			b.Fatal(err)
+		}
+		users[i] = u.ID
+	}
+	for p := int64(1); p <= 5; p++ {
+		for _, size := range []string{"M", "L"} {
+			for _, color := range []string{"black", "navy"} {
+				for i, u := range users {
+					item := store.CartItem{ProductID: 1 + (p*7+int64(i)*13)%500*199, Quantity: 1, Size: size, Color: color}
+					if err := st.AddToCart(ctx, u, item); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+	b.ReportAllocs()
+	reads := readCalls()
+	i := 0
+	for b.Loop() {
+		i++
+		b.StopTimer()
+		if _, err := other.ToggleWishlist(ctx, users[0], int64(1+i%100)); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		u := users[1+i%(len(users)-1)]
+		lines, err := st.CartLines(ctx, u)
+		if err != nil || len(lines) != 20 {
+			b.Fatalf("%d lines, %v", len(lines), err)
+		}
+		if n, err := st.CartCount(ctx, u); err != nil || n != 20 {
+			b.Fatalf("count %d, %v", n, err)
+		}
+	}
+	if r := readCalls(); r >= 0 && reads >= 0 {
+		b.ReportMetric(float64(r-reads)/float64(b.N), "read-calls/op")
+	}
+}
+
+// readCalls is the process's read system calls so far (syscr in
+// /proc/self/io), or -1 where that is not there.
+func readCalls() int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }

@@ -66,9 +66,10 @@ type Options struct {
 // Store is the shop's database.
 type Store struct {
 	path      string
-	writer    *sql.DB   // exactly one connection: SQLite has one writer at a time
-	reader    *sql.DB   // read-only pool
-	stmts     stmtCache // prepared read statements (stmts.go)
+	writer    *sql.DB      // exactly one connection: SQLite has one writer at a time
+	reader    *sql.DB      // read-only pool
+	stmts     stmtCache    // prepared read statements (stmts.go)
+	products  productCache // products read for carts (products.go)
 	writeWait time.Duration
 }
 
