@@ -33,6 +33,9 @@ type bench struct {
 	originHelp string
 	mu         sync.Mutex
 	began      time.Time
+	// loadCPU is where the load generator runs now: cfg.LoadCPU, or the
+	// whole machine's CPUs within wholeMachine.
+	loadCPU string
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -154,6 +157,7 @@ func (b *bench) settings() {
 	s["server_cpus"] = c.ServerCPU
 	s["load_cpus"] = c.LoadCPU
 	s["origin_cpus"] = c.OriginCPU
+	s["mix_cpus"] = c.mixCPU()
 	s["hit_duration_s"] = c.HitDur.Seconds()
 	s["miss_duration_s"] = c.MissDur.Seconds()
 	s["mix_duration_s"] = c.MixDur.Seconds()

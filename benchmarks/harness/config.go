@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,9 @@ type config struct {
 	ServerCPU string // taskset list for the servers under test
 	LoadCPU   string // taskset list for the load generators
 	OriginCPU string // taskset list for the origins ("" : not pinned)
+	// MixCPU is the taskset list of the proxy and the load generator in
+	// the shop mix and the target search ("": every CPU, as the origins).
+	MixCPU string
 	// OriginProcs is each origin's GOMAXPROCS (0: Go's default, every CPU).
 	OriginProcs int
 	// CachePrefault runs edgeshop's proxy with --cache-prefault (builds
@@ -98,6 +102,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.ServerCPU, "server-cpu", c.ServerCPU, "CPUs (taskset) for the server under test")
 	fs.StringVar(&c.LoadCPU, "load-cpu", c.LoadCPU, "CPUs (taskset) for the load generator")
 	fs.StringVar(&c.OriginCPU, "origin-cpu", c.OriginCPU, "CPUs (taskset) for the origins (default not pinned)")
+	fs.StringVar(&c.MixCPU, "mix-cpu", c.MixCPU, "CPUs (taskset) for the proxy and the load generator in the shop mix and the target search, where the whole stack shares the machine (default every CPU: not pinned, like the origins; -server-cpu and -load-cpu still pin them for the side-by-side scenarios)")
 	fs.IntVar(&c.OriginProcs, "origin-procs", c.OriginProcs, "GOMAXPROCS of each origin: two replicas on two cores, one each (0: Go's default, every CPU)")
 	fs.IntVar(&c.Reps, "reps", c.Reps, "repetitions of each measurement, in rotated order")
 	fs.DurationVar(&c.HitDur, "hit-dur", c.HitDur, "duration of each hit-path measurement")
@@ -140,6 +145,15 @@ func parseConfig(args []string) (config, error) {
 		return c, fmt.Errorf("-reps must be at least 1")
 	}
 	return c, nil
+}
+
+// mixCPU is the CPU list of the proxy and the load generator in the shop
+// mix and the target search: -mix-cpu, or every CPU.
+func (c config) mixCPU() string {
+	if c.MixCPU != "" {
+		return c.MixCPU
+	}
+	return fmt.Sprintf("0-%d", runtime.NumCPU()-1)
 }
 
 func (c config) wants(scenario string) bool {

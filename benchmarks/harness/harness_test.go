@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"runtime"
 	"testing"
 
 	"edgeshop/benchmarks/harness/internal/report"
@@ -184,6 +185,14 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := parseConfig([]string{"-growth", "10,x"}); err == nil {
 		t.Error("bad -growth accepted")
+	}
+	// The shop mix shares the whole machine unless told otherwise; the
+	// side-by-side scenarios stay pinned.
+	if want := fmt.Sprintf("0-%d", runtime.NumCPU()-1); full.mixCPU() != want || full.ServerCPU != "0" || full.LoadCPU != "1" {
+		t.Errorf("layout: mix %q (want %q), server %q, load %q", full.mixCPU(), want, full.ServerCPU, full.LoadCPU)
+	}
+	if c, _ := parseConfig([]string{"-mix-cpu", "1"}); c.mixCPU() != "1" {
+		t.Errorf("-mix-cpu 1: %q", c.mixCPU())
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -82,6 +83,41 @@ func (b *bench) settle(st *stack) {
 	b.logf("the stack did not settle within 10 s; measuring anyway")
 }
 
+// loadCPUs is where a load generator starts now.
+func (b *bench) loadCPUs() string {
+	if b.loadCPU != "" {
+		return b.loadCPU
+	}
+	return b.cfg.LoadCPU
+}
+
+// wholeMachine moves edgeshop's proxy, and the load generators started
+// until restore, to the mix's CPUs (every CPU unless -mix-cpu): in the
+// shop mix and the target search the whole stack shares the machine, as
+// in service, where the side-by-side scenarios pin the server under test
+// to one core and the load generator to the other. Go's runtime matches
+// the proxy's GOMAXPROCS to its CPUs within about a second. restore puts
+// it back on -server-cpu.
+func (b *bench) wholeMachine(st *stack) (restore func(), err error) {
+	edge := st.systems["edgeshop"]
+	cpus := b.cfg.mixCPU()
+	b.record(procs.Options{}, []string{"taskset", "-a", "-p", "-c", cpus, "<proxy pid>"})
+	if err := procs.Pin(edge.Proc.Pid(), cpus); err != nil {
+		return func() {}, err
+	}
+	b.loadCPU = cpus
+	b.logf("proxy and load generator on CPUs %s (the origins: %s)", cpus, cmp.Or(b.cfg.OriginCPU, "not pinned"))
+	time.Sleep(2 * time.Second)
+	return func() {
+		b.loadCPU = ""
+		b.record(procs.Options{}, []string{"taskset", "-a", "-p", "-c", b.cfg.ServerCPU, "<proxy pid>"})
+		if err := procs.Pin(edge.Proc.Pid(), b.cfg.ServerCPU); err != nil {
+			b.note(fmt.Sprintf("edgeshop's proxy could not be pinned back to CPU %s after the shop mix: %v", b.cfg.ServerCPU, err))
+		}
+		time.Sleep(2 * time.Second)
+	}, nil
+}
+
 // wrk runs wrk (one thread, pinned to the load CPUs) against sys for dur.
 func (b *bench) wrk(ctx context.Context, st *stack, sys *system, path string, conns int, dur time.Duration) (*report.Measurement, error) {
 	if err := check(ctx); err != nil {
@@ -90,11 +126,11 @@ func (b *bench) wrk(ctx context.Context, st *stack, sys *system, path string, co
 	b.settle(st)
 	url := fmt.Sprintf("http://127.0.0.1:%d%s", sys.Port, path)
 	argv := []string{"wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + durArg(dur), "--latency", "--timeout", "10s", url}
-	opt := procs.Options{CPUs: b.cfg.LoadCPU}
+	opt := procs.Options{CPUs: b.loadCPUs()}
 	command := b.record(opt, argv)
 	ctx, cancel := context.WithTimeout(ctx, dur+time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "taskset", append([]string{"-c", b.cfg.LoadCPU}, argv...)...)
+	cmd := exec.CommandContext(ctx, "taskset", append([]string{"-c", opt.CPUs}, argv...)...)
 	before := b.usage(st, sys)
 	out, err := cmd.CombinedOutput()
 	after := b.usage(st, sys)
@@ -144,12 +180,12 @@ func (b *bench) loadRun(ctx context.Context, st *stack, sys *system, spec load.S
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		return nil, nil, err
 	}
-	opt := procs.Options{CPUs: b.cfg.LoadCPU}
+	opt := procs.Options{CPUs: b.loadCPUs()}
 	argv := append([]string{b.self, "load", "-spec", file}, args...)
 	command := b.record(opt, argv)
 	ctx, cancel := context.WithTimeout(ctx, spec.Duration+spec.Timeout+time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "taskset", append([]string{"-c", b.cfg.LoadCPU}, argv...)...)
+	cmd := exec.CommandContext(ctx, "taskset", append([]string{"-c", opt.CPUs}, argv...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	before := b.usage(st, sys)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -139,6 +140,13 @@ func (b *bench) shopMix(ctx context.Context, st *stack) (*load.Mix, error) {
 	return mix, nil
 }
 
+// mixLayout says where the stack runs in the shop mix and the target.
+func (b *bench) mixLayout() string {
+	return fmt.Sprintf("The whole stack shares the machine here, load generator included: the proxy (GOMAXPROCS from its CPUs) and the load generator run on CPUs %s, "+
+		"the two origins (GOMAXPROCS %d each) on %s; the side-by-side scenarios pin the server to CPU %s and the load generator to CPU %s instead.",
+		b.cfg.mixCPU(), b.cfg.OriginProcs, cmp.Or(b.cfg.OriginCPU, "any CPU"), b.cfg.ServerCPU, b.cfg.LoadCPU)
+}
+
 func mixDescription() string {
 	s := "Classes and shares: "
 	for i, c := range load.MixClasses {
@@ -155,8 +163,13 @@ func (b *bench) mixScenario(ctx context.Context, st *stack) error {
 	s := b.scenario("shop-mix", "3. Shop mix through the full stack",
 		fmt.Sprintf("%d distinct users (registered and signed in beforehand, each request of a user route carries its token) browse, search, open product pages "+
 			"(Zipf, s = %.2f, over %d products), check availability, read and add to their cart and place orders, through the proxy to two origins over one SQLite file. "+
-			"Open loop at %.0f req/s (%.0f req/min), %d connections at most, %s per repetition after a warm-up; latency counted from when each request was due. %s",
-			c.Users, c.ZipfS, st.catalogue, c.MixRate, c.MixRate*60, c.MixConns, c.MixDur, mixDescription()))
+			"Open loop at %.0f req/s (%.0f req/min), %d connections at most, %s per repetition after a warm-up; latency counted from when each request was due. %s %s",
+			c.Users, c.ZipfS, st.catalogue, c.MixRate, c.MixRate*60, c.MixConns, c.MixDur, mixDescription(), b.mixLayout()))
+	restore, err := b.wholeMachine(st)
+	defer restore()
+	if err != nil {
+		return fail(s, err)
+	}
 	b.logf("shop mix: making %d users", c.Users)
 	mix, err := b.shopMix(ctx, st)
 	if err != nil {
@@ -282,7 +295,12 @@ func (b *bench) targetScenario(ctx context.Context, st *stack) error {
 		fmt.Sprintf("The shop mix (as in 3) at constant offered rates in multiples of 10,000 req/min: doubling from %d× then bisecting to %d×, %s per step; "+
 			"a step passes with p99 < 50 ms, no errors and at least 97 %% of the offered rate answered (a failed step is run once more). The best passing rate is then run %d more times; "+
 			"the result is that rate when the median of those runs passes too; when it does not, the rate one step lower is confirmed the same way (at most %d steps down), "+
-			"then the lower rates whose probes passed, highest first.", c.SearchLo, c.SearchStep, c.ProbeDur, c.Reps, maxStepDown))
+			"then the lower rates whose probes passed, highest first. %s", c.SearchLo, c.SearchStep, c.ProbeDur, c.Reps, maxStepDown, b.mixLayout()))
+	restore, err := b.wholeMachine(st)
+	defer restore()
+	if err != nil {
+		return fail(s, err)
+	}
 	if st.mix == nil {
 		mix, err := b.shopMix(ctx, st)
 		if err != nil {

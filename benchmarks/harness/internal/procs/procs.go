@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -232,6 +233,88 @@ func ParseStat(b []byte) (Stat, error) {
 		return Stat{}, err
 	}
 	return st, nil
+}
+
+// Pin moves every thread of a running pid to the CPUs of list (a taskset
+// list: "0", "0,1", "0-3"); threads it starts later inherit that from the
+// thread that starts them. Go's runtime (1.25 on) sees the change within
+// about a second and sets GOMAXPROCS to match, unless GOMAXPROCS was set.
+func Pin(pid int, list string) error {
+	out, err := exec.Command("taskset", "-a", "-p", "-c", list, strconv.Itoa(pid)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("taskset -a -p -c %s %d: %v: %s", list, pid, err, bytes.TrimSpace(out))
+	}
+	if got, err := Affinity(pid); err != nil || got != CPUList(list) {
+		return fmt.Errorf("pid %d pinned to %s: its threads run on %q (%v)", pid, list, got, err)
+	}
+	return nil
+}
+
+// Affinity returns the CPUs every thread of pid may run on, as the kernel
+// lists them ("0-1"), or an error when its threads differ.
+func Affinity(pid int) (string, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return "", err
+	}
+	list := ""
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		_, rest, ok := bytes.Cut(b, []byte("Cpus_allowed_list:"))
+		if !ok {
+			return "", fmt.Errorf("pid %d: no Cpus_allowed_list", pid)
+		}
+		l, _, _ := bytes.Cut(rest, []byte("\n"))
+		got := string(bytes.TrimSpace(l))
+		if list != "" && got != list {
+			return "", fmt.Errorf("pid %d: threads on %s and on %s", pid, list, got)
+		}
+		list = got
+	}
+	if list == "" {
+		return "", fmt.Errorf("pid %d: no threads", pid)
+	}
+	return list, nil
+}
+
+// CPUList writes a taskset list as the kernel lists CPUs: ascending,
+// each run of consecutive CPUs as "a-b" ("0,1" is "0-1", "3,1,2,5" is
+// "1-3,5"). A list that does not parse is returned as it is.
+func CPUList(list string) string {
+	var cpus []int
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		b := a
+		if isRange && err == nil {
+			b, err = strconv.Atoi(hi)
+		}
+		if err != nil || a < 0 || b < a || b-a > 1<<12 {
+			return list
+		}
+		for c := a; c <= b; c++ {
+			cpus = append(cpus, c)
+		}
+	}
+	slices.Sort(cpus)
+	cpus = slices.Compact(cpus)
+	var out []string
+	for i := 0; i < len(cpus); {
+		j := i
+		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
+			j++
+		}
+		if j > i {
+			out = append(out, fmt.Sprintf("%d-%d", cpus[i], cpus[j]))
+		} else {
+			out = append(out, strconv.Itoa(cpus[i]))
+		}
+		i = j + 1
+	}
+	return strings.Join(out, ",")
 }
 
 // ClockTicks is the kernel's USER_HZ (100 on Linux's common configurations;

@@ -1,11 +1,24 @@
 package procs
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 )
+
+// TestMain doubles as the helper process TestPinMovesEveryThread pins.
+func TestMain(m *testing.M) {
+	if os.Getenv("PROCS_HELPER_SLEEP") == "1" {
+		fmt.Println("sleeping")
+		time.Sleep(60 * time.Second)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 func TestParseStat(t *testing.T) {
 	line := "4242 (my (odd) prog) S 1 4240 4240 0 -1 4194560 100 0 0 0 1234 567 0 0 20 0 3 0 100 0 0\n"
@@ -82,5 +95,68 @@ func TestStartStopGroup(t *testing.T) {
 			t.Fatal("a process of the group outlived Stop")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestCPUList(t *testing.T) {
+	for in, want := range map[string]string{
+		"0": "0", "0,1": "0-1", "1,0": "0-1", "3,1,2,5": "1-3,5", "0-3": "0-3", "0-1,1,2": "0-2",
+		"0, 2": "0,2", "x": "x", "2-1": "2-1", "": "",
+	} {
+		if got := CPUList(in); got != want {
+			t.Errorf("CPUList(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Pin moves every thread of a running process, Go's runtime threads
+// included, and Affinity reads it back from /proc.
+func TestPinMovesEveryThread(t *testing.T) {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("taskset missing under CI=true")
+		}
+		t.Skip("taskset missing")
+	}
+	if runtime.NumCPU() < 2 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("one CPU under CI=true: the benchmarks need two")
+		}
+		t.Skip("one CPU")
+	}
+	g := &Group{Dir: t.TempDir()}
+	defer g.StopAll()
+	// A Go program with several threads: this test binary, asked to run
+	// nothing but a sleep.
+	p, err := g.Start("threads", Options{CPUs: "0", Env: []string{"PROCS_HELPER_SLEEP=1"}}, os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.Tail(100), "sleeping") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, err := Affinity(p.Pid()); err != nil || got != "0" {
+		t.Fatalf("started on CPU 0: Affinity = %q, %v", got, err)
+	}
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p.Pid()))
+	if len(tasks) < 2 {
+		t.Fatalf("%d threads: the test needs a process with several", len(tasks))
+	}
+	all := fmt.Sprintf("0-%d", runtime.NumCPU()-1)
+	if err := Pin(p.Pid(), all); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Affinity(p.Pid()); err != nil || got != all {
+		t.Errorf("after Pin(%s): Affinity = %q, %v", all, got, err)
+	}
+	if err := Pin(p.Pid(), "1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := Affinity(p.Pid()); got != "1" {
+		t.Errorf("after Pin(1): Affinity = %q", got)
+	}
+	if err := Pin(p.Pid(), "99999"); err == nil {
+		t.Error("Pin to a CPU the machine lacks: no error")
 	}
 }
