@@ -6,9 +6,10 @@
 #   benchmarks/scripts/mix-ab.sh "" "GOMAXPROCS=1" 8333 15s 3
 #   benchmarks/scripts/mix-ab.sh "-origin-procs 0" "" 16667 20s 2
 #   benchmarks/scripts/mix-ab.sh "-bin /tmp/base/bin" "" 8333
-# (environment settings reach every process the harness starts; the proxy
-# and the load generator are pinned to one CPU each, so GOMAXPROCS there
-# changes only the origins). One line per run: answered req/s, p99, and CPU
+# (environment settings reach every process the harness starts: in the mix
+# the proxy and the load generator run on every CPU, so GOMAXPROCS=1 there
+# holds the proxy to one scheduler slot too; -mix-cpu pins them). One line
+# per run: answered req/s, p99, and CPU
 # per request of the proxy, both origins and the load generator. The
 # machine is shared and noisy: compare within pairs, never across runs.
 #   benchmarks/scripts/mix-ab.sh A B [rate] [duration] [reps]
