@@ -16,6 +16,7 @@ import (
 
 	"edgeshop/benchmarks/harness/internal/procs"
 	"edgeshop/benchmarks/harness/internal/report"
+	"edgeshop/benchmarks/harness/internal/stats"
 )
 
 // bench is one run of the harness.
@@ -127,6 +128,7 @@ func runBench(ctx context.Context, args []string) error {
 		b.note("This proxy build has no --pprof-listen: no profiles are taken.")
 	}
 
+	total0, steal0, stealErr := procs.MachineTicks()
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	runErr := b.scenarios(runCtx)
 	cancel()
@@ -135,6 +137,10 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	b.procs.StopAll()
 	b.run.Machine.LoadAfter = loadAvg()
+	b.run.Machine.StealPct = -1
+	if total1, steal1, err := procs.MachineTicks(); err == nil && stealErr == nil && total1 > total0 {
+		b.run.Machine.StealPct = stats.Round(float64(steal1-steal0)*100/float64(total1-total0), 1)
+	}
 	b.run.Finished = time.Now().UTC().Format(time.RFC3339)
 	b.run.Goals = b.goals()
 	charts := b.charts()

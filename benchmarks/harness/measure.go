@@ -24,6 +24,7 @@ import (
 type usage struct {
 	server, origins int64 // clock ticks
 	originRequests  int64
+	machine, steal  int64 // the machine's clock ticks, all and stolen
 }
 
 func (b *bench) usage(st *stack, sys *system) usage {
@@ -34,6 +35,7 @@ func (b *bench) usage(st *stack, sys *system) usage {
 		u.origins += t
 	}
 	u.originRequests = b.originRequests()
+	u.machine, u.steal, _ = procs.MachineTicks()
 	return u
 }
 
@@ -49,6 +51,15 @@ func account(m *report.Measurement, before, after usage) {
 			}
 			m.Extra["origins_cpu_us_per_req"] = stats.Round(float64(d)/procs.ClockTicks*1e6/float64(m.Requests), 2)
 		}
+	}
+	if d := after.machine - before.machine; d > 0 {
+		if m.Extra == nil {
+			m.Extra = map[string]any{}
+		}
+		// The share of the machine's CPU time the hypervisor gave to other
+		// guests during the measurement: above a few percent, this VM was
+		// slower than usual and the figures are not its own.
+		m.Extra["steal_pct"] = stats.Round(float64(after.steal-before.steal)*100/float64(d), 1)
 	}
 }
 

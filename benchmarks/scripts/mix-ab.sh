@@ -36,7 +36,7 @@ for s in d["scenarios"]:
         e = m.get("extra", {})
         proxy, origins, load = m["server_cpu_us_per_req"], e.get("origins_cpu_us_per_req", 0), e.get("load_cpu_us_per_req", 0)
         print(f"{sys.argv[1]}: {m['throughput_rps']:.0f} req/s, p99 {m['p99_ms']:.1f} ms, errors {m['errors']}; "
-              f"CPU µs/req proxy {proxy}, origins {origins}, load {load}, total {proxy + origins + load:.1f}")
+              f"CPU µs/req proxy {proxy}, origins {origins}, load {load}, total {proxy + origins + load:.1f}; steal {e.get('steal_pct', '?')} %")
 PY
 }
 for _ in $(seq "$REPS"); do one A "$A"; one B "$B"; done

@@ -317,6 +317,39 @@ func CPUList(list string) string {
 	return strings.Join(out, ",")
 }
 
+// MachineTicks reads the machine's CPU time from /proc/stat: all of it
+// (idle included) and the part the hypervisor gave to others while this
+// VM had work (steal), in clock ticks summed over the CPUs.
+func MachineTicks() (total, steal int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	return ParseCPUTicks(b)
+}
+
+// ParseCPUTicks reads the first ("cpu ") line of /proc/stat: user, nice,
+// system, idle, iowait, irq, softirq, steal (guest times are already in
+// user and nice).
+func ParseCPUTicks(b []byte) (total, steal int64, err error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("not a /proc/stat cpu line: %q", line)
+	}
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/stat cpu field %d: %v", i+1, err)
+		}
+		total += n
+		if i == 7 {
+			steal = n
+		}
+	}
+	return total, steal, nil
+}
+
 // ClockTicks is the kernel's USER_HZ (100 on Linux's common configurations;
 // /proc reports CPU time in it).
 const ClockTicks = 100

@@ -160,3 +160,18 @@ func TestPinMovesEveryThread(t *testing.T) {
 		t.Error("Pin to a CPU the machine lacks: no error")
 	}
 }
+
+func TestParseCPUTicks(t *testing.T) {
+	total, steal, err := ParseCPUTicks([]byte("cpu  367925 0 211601 534716 2886 0 84758 70949 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"))
+	if err != nil || total != 367925+211601+534716+2886+84758+70949 || steal != 70949 {
+		t.Errorf("got %d, %d, %v", total, steal, err)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8", "cpu 1 2 3", "cpu 1 2 3 4 5 6 7 x"} {
+		if _, _, err := ParseCPUTicks([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if total, _, err := MachineTicks(); err != nil || total <= 0 {
+		t.Errorf("MachineTicks: %d, %v", total, err)
+	}
+}

@@ -37,6 +37,9 @@ type Machine struct {
 	MemTotalMiB int64     `json:"mem_total_mib"`
 	LoadBefore  []float64 `json:"loadavg_before"`
 	LoadAfter   []float64 `json:"loadavg_after"`
+	// StealPct is the share of the machine's CPU time the hypervisor gave
+	// to other guests over the run (/proc/stat steal); -1 when unknown.
+	StealPct float64 `json:"steal_pct"`
 }
 
 // Scenario is one of the issue's scenarios: its repetitions and their summary.
@@ -220,8 +223,13 @@ func (r *Run) Markdown(chartDir string, charts []string) string {
 	if r.Quick {
 		b.WriteString("**Quick run (BENCH_QUICK=1): short, single repetitions, small catalogues — a smoke test, not figures to quote.**\n\n")
 	}
-	fmt.Fprintf(&b, "Machine: %d cores, %s, kernel %s, %d MiB; load average before %v, after %v.  \n",
+	fmt.Fprintf(&b, "Machine: %d cores, %s, kernel %s, %d MiB; load average before %v, after %v",
 		r.Machine.Cores, r.Machine.CPUModel, r.Machine.Kernel, r.Machine.MemTotalMiB, r.Machine.LoadBefore, r.Machine.LoadAfter)
+	if r.Machine.StealPct >= 0 {
+		// Each measurement's own share is its extra.steal_pct in the JSON.
+		fmt.Fprintf(&b, "; CPU time taken by the hypervisor for other guests (steal) %.1f %% over the run", r.Machine.StealPct)
+	}
+	b.WriteString(".  \n")
 	keys := make([]string, 0, len(r.Versions))
 	for k := range r.Versions {
 		keys = append(keys, k)

@@ -67,7 +67,7 @@ func TestJSONRoundTripAndMarkdown(t *testing.T) {
 	dir := t.TempDir()
 	s := hitScenario()
 	s.Summarize()
-	r := &Run{Date: "2026-01-02T030405Z", Machine: Machine{Cores: 2, CPUModel: "cpu"}, Versions: map[string]string{"nginx": "1.22"},
+	r := &Run{Date: "2026-01-02T030405Z", Machine: Machine{Cores: 2, CPUModel: "cpu", StealPct: 12.5}, Versions: map[string]string{"nginx": "1.22"},
 		Settings: map[string]any{"reps": 3.0}, Scenarios: []*Scenario{s}, Goals: []Goal{{Name: "g", Target: "t", Measured: "m", Met: true}},
 		Commands: []string{"taskset -c 1 wrk -t1 -c64 -d10s --latency http://127.0.0.1:9780/"}}
 	path := filepath.Join(dir, r.Date+".json")
@@ -86,10 +86,15 @@ func TestJSONRoundTripAndMarkdown(t *testing.T) {
 		"| edgeshop |  | 3 | 100 | 1.00 | 2.00 | 10.00 | 0 | 0 | varnish: 1.11×, 1.33×, 0.91× |",
 		"| g | t | m | yes |",
 		"![hit-4k-throughput](2026-01-02T030405Z/hit-4k-throughput.png)",
+		"(steal) 12.5 % over the run.",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md)
 		}
+	}
+	r.Machine.StealPct = -1 // unknown: not shown
+	if md := r.Markdown(r.Date, nil); strings.Contains(md, "steal") {
+		t.Errorf("unknown steal shown:\n%s", md[:300])
 	}
 }
 
