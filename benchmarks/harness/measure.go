@@ -123,7 +123,7 @@ func (b *bench) wholeMachine(st *stack) (restore func(), err error) {
 		b.loadCPU = ""
 		b.record(procs.Options{}, []string{"taskset", "-a", "-p", "-c", b.cfg.ServerCPU, "<proxy pid>"})
 		if err := procs.Pin(edge.Proc.Pid(), b.cfg.ServerCPU); err != nil {
-			b.note(fmt.Sprintf("edgeshop's proxy could not be pinned back to CPU %s after the shop mix: %v", b.cfg.ServerCPU, err))
+			b.note(fmt.Sprintf("edgeshop's proxy could not be pinned back to CPU %s after the shop mix or the target search: %v", b.cfg.ServerCPU, err))
 		}
 		time.Sleep(2 * time.Second)
 	}, nil
