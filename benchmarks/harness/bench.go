@@ -16,7 +16,6 @@ import (
 
 	"edgeshop/benchmarks/harness/internal/procs"
 	"edgeshop/benchmarks/harness/internal/report"
-	"edgeshop/benchmarks/harness/internal/stats"
 )
 
 // bench is one run of the harness.
@@ -138,8 +137,8 @@ func runBench(ctx context.Context, args []string) error {
 	b.procs.StopAll()
 	b.run.Machine.LoadAfter = loadAvg()
 	b.run.Machine.StealPct = -1
-	if total1, steal1, err := procs.MachineTicks(); err == nil && stealErr == nil && total1 > total0 {
-		b.run.Machine.StealPct = stats.Round(float64(steal1-steal0)*100/float64(total1-total0), 1)
+	if total1, steal1, err := procs.MachineTicks(); err == nil && stealErr == nil {
+		b.run.Machine.StealPct = procs.StealPct(total0, steal0, total1, steal1)
 	}
 	b.run.Finished = time.Now().UTC().Format(time.RFC3339)
 	b.run.Goals = b.goals()

@@ -52,14 +52,14 @@ func account(m *report.Measurement, before, after usage) {
 			m.Extra["origins_cpu_us_per_req"] = stats.Round(float64(d)/procs.ClockTicks*1e6/float64(m.Requests), 2)
 		}
 	}
-	if d := after.machine - before.machine; d > 0 {
+	// The share of the machine's CPU time the hypervisor gave to other
+	// guests during the measurement: above a few percent, this VM was
+	// slower than usual and the figures are not its own.
+	if steal := procs.StealPct(before.machine, before.steal, after.machine, after.steal); steal >= 0 {
 		if m.Extra == nil {
 			m.Extra = map[string]any{}
 		}
-		// The share of the machine's CPU time the hypervisor gave to other
-		// guests during the measurement: above a few percent, this VM was
-		// slower than usual and the figures are not its own.
-		m.Extra["steal_pct"] = stats.Round(float64(after.steal-before.steal)*100/float64(d), 1)
+		m.Extra["steal_pct"] = steal
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -239,15 +240,21 @@ func ParseStat(b []byte) (Stat, error) {
 // list: "0", "0,1", "0-3"); threads it starts later inherit that from the
 // thread that starts them. Go's runtime (1.25 on) sees the change within
 // about a second and sets GOMAXPROCS to match, unless GOMAXPROCS was set.
+// A thread started by one taskset has not reached yet keeps the old CPUs:
+// Pin checks every thread afterwards and tries again (3 times at most).
 func Pin(pid int, list string) error {
-	out, err := exec.Command("taskset", "-a", "-p", "-c", list, strconv.Itoa(pid)).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("taskset -a -p -c %s %d: %v: %s", list, pid, err, bytes.TrimSpace(out))
+	var got string
+	var err error
+	for range 3 {
+		out, err := exec.Command("taskset", "-a", "-p", "-c", list, strconv.Itoa(pid)).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("taskset -a -p -c %s %d: %v: %s", list, pid, err, bytes.TrimSpace(out))
+		}
+		if got, err = Affinity(pid); err == nil && got == CPUList(list) {
+			return nil
+		}
 	}
-	if got, err := Affinity(pid); err != nil || got != CPUList(list) {
-		return fmt.Errorf("pid %d pinned to %s: its threads run on %q (%v)", pid, list, got, err)
-	}
-	return nil
+	return fmt.Errorf("pid %d pinned to %s: its threads run on %q (%v)", pid, list, got, err)
 }
 
 // Affinity returns the CPUs every thread of pid may run on, as the kernel
@@ -348,6 +355,16 @@ func ParseCPUTicks(b []byte) (total, steal int64, err error) {
 		}
 	}
 	return total, steal, nil
+}
+
+// StealPct is the share, in percent, of the machine's CPU time between two
+// MachineTicks readings that the hypervisor gave to other guests (-1 when
+// no time passed).
+func StealPct(total0, steal0, total1, steal1 int64) float64 {
+	if total1 <= total0 {
+		return -1
+	}
+	return math.Round(float64(steal1-steal0)*1000/float64(total1-total0)) / 10
 }
 
 // ClockTicks is the kernel's USER_HZ (100 on Linux's common configurations;

@@ -171,6 +171,12 @@ func TestParseCPUTicks(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+	if got := StealPct(1000, 10, 2000, 35); got != 2.5 {
+		t.Errorf("StealPct = %v, want 2.5", got)
+	}
+	if got := StealPct(1000, 10, 1000, 10); got != -1 {
+		t.Errorf("StealPct with no time = %v, want -1", got)
+	}
 	if total, _, err := MachineTicks(); err != nil || total <= 0 {
 		t.Errorf("MachineTicks: %d, %v", total, err)
 	}
