@@ -46,20 +46,14 @@ func account(m *report.Measurement, before, after usage) {
 	if m.Requests > 0 {
 		m.ServerCPUPerReq = stats.Round(float64(after.server-before.server)/procs.ClockTicks*1e6/float64(m.Requests), 2)
 		if d := after.origins - before.origins; d > 0 {
-			if m.Extra == nil {
-				m.Extra = map[string]any{}
-			}
-			m.Extra["origins_cpu_us_per_req"] = stats.Round(float64(d)/procs.ClockTicks*1e6/float64(m.Requests), 2)
+			m.SetExtra("origins_cpu_us_per_req", stats.Round(float64(d)/procs.ClockTicks*1e6/float64(m.Requests), 2))
 		}
 	}
 	// The share of the machine's CPU time the hypervisor gave to other
 	// guests during the measurement: above a few percent, this VM was
 	// slower than usual and the figures are not its own.
 	if steal := procs.StealPct(before.machine, before.steal, after.machine, after.steal); steal >= 0 {
-		if m.Extra == nil {
-			m.Extra = map[string]any{}
-		}
-		m.Extra["steal_pct"] = steal
+		m.SetExtra("steal_pct", steal)
 	}
 }
 

@@ -249,7 +249,7 @@ func (b *bench) hitScenarios(ctx context.Context, st *stack, path, bodyFile stri
 			m.Rep = r + 1
 			if name == "edgeshop" {
 				a := (b.mallocs() - mallocs0 - scrapeCost) / float64(max(1, m.Requests))
-				m.Extra = map[string]any{"allocs_per_request": stats.Round(a, 4)}
+				m.SetExtra("allocs_per_request", stats.Round(a, 4))
 				allocs = append(allocs, a)
 			}
 			hit.Measurements = append(hit.Measurements, m)
@@ -415,7 +415,7 @@ func (b *bench) profile(ctx context.Context, st *stack, path string) error {
 	}
 	m.Rep = 1
 	allocs := (mallocs1 - mallocs0 - scrapeCost) / float64(max(1, m.Requests))
-	m.Extra = map[string]any{"allocs_per_request_while_profiling": stats.Round(allocs, 4)}
+	m.SetExtra("allocs_per_request_while_profiling", stats.Round(allocs, 4))
 	s.Measurements = append(s.Measurements, m)
 	s.Summarize()
 	s.Notes = append(s.Notes, fmt.Sprintf("Allocations per request while profiling (the profiler's own work in the process included; "+

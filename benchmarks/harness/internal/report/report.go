@@ -78,6 +78,14 @@ type Measurement struct {
 	Extra          map[string]any `json:"extra,omitempty"`
 }
 
+// SetExtra records one extra figure, keeping those already there.
+func (m *Measurement) SetExtra(key string, v any) {
+	if m.Extra == nil {
+		m.Extra = map[string]any{}
+	}
+	m.Extra[key] = v
+}
+
 // Summary is the median over repetitions of one system in one variant.
 type Summary struct {
 	System          string  `json:"system"`

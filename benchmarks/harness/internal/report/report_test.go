@@ -118,3 +118,12 @@ func TestCharts(t *testing.T) {
 		t.Error("a chart without a point must be refused")
 	}
 }
+
+func TestSetExtraKeepsWhatIsThere(t *testing.T) {
+	var m Measurement
+	m.SetExtra("steal_pct", 0.5)
+	m.SetExtra("allocs_per_request", 0.008)
+	if len(m.Extra) != 2 || m.Extra["steal_pct"] != 0.5 || m.Extra["allocs_per_request"] != 0.008 {
+		t.Fatalf("Extra = %v, want both figures", m.Extra)
+	}
+}
