@@ -26,6 +26,7 @@ import (
 	"edgeshop/origin/auth"
 	"edgeshop/origin/metrics"
 	"edgeshop/origin/purge"
+	"edgeshop/origin/schedbatch"
 	"edgeshop/origin/seed"
 	"edgeshop/origin/store"
 	"edgeshop/origin/tracing"
@@ -46,6 +47,7 @@ type settings struct {
 	edgePurgeURLs                     []string
 	edgeTokenFile                     string
 	metricsListen, pprofListen        string
+	schedBatch                        bool
 }
 
 func main() {
@@ -74,6 +76,7 @@ func main() {
 	cs.String(&s.logLevel, "log-level", "ORIGIN_LOG_LEVEL", "info", "debug, info, warn or error")
 	cs.String(&s.metricsListen, "metrics-listen", "ORIGIN_METRICS_LISTEN", "", "address serving Prometheus /metrics, apart from the API (empty: none)")
 	cs.String(&s.pprofListen, "pprof-listen", "ORIGIN_PPROF_LISTEN", "", "address serving net/http/pprof, apart from the API, loopback only (empty: off)")
+	cs.Bool(&s.schedBatch, "sched-batch", "ORIGIN_SCHED_BATCH", true, "run the origin's threads under Linux's SCHED_BATCH policy: the same CPU share, but their wake-ups do not preempt a proxy sharing the cores (ignored elsewhere)")
 	if err := cs.Parse(os.Args[1:]); err != nil {
 		config.Exit("origin", err)
 	}
@@ -101,6 +104,15 @@ func serve(s settings, log *slog.Logger) error {
 	defer stop()
 	if percent, ok := tuneGC(); ok {
 		log.Debug("garbage collection target set", "gc_percent", percent)
+	}
+	if s.schedBatch {
+		// Before the database and the listeners start their threads:
+		// those started later inherit the policy (origin/schedbatch).
+		if n, err := schedbatch.Apply(); err == nil {
+			log.Debug("threads under SCHED_BATCH", "moved", n)
+		} else if !errors.Is(err, schedbatch.ErrUnsupported) {
+			log.Warn("SCHED_BATCH not applied; the origin runs under the normal policy", "err", err)
+		}
 	}
 
 	// Profiling (--pprof-listen, off by default): net/http/pprof on a
