@@ -7,10 +7,9 @@
 // beside the proxy on the same cores in the benchmarks' shop mix and in
 // `make run`; each of its answers wakes it, and a wake-up that preempts
 // the proxy in the middle of its work costs both a context switch, which
-// is dear on a VM. Under the shop mix at 80x and 100x, 6 alternated pairs
-// of runs, batch origins took 50-58 µs of CPU per request against 53-60,
-// less in 5 of 6 pairs, and the mix's p99 was lower in 5 of 6
-// (benchmarks/README.md).
+// is dear on a VM. Under the shop mix at 80x and 100x, 12 alternated
+// pairs of runs (in both orders), batch origins took less CPU per request
+// in 10 (by 3-10 %) and the mix's p99 was lower in 9 (benchmarks/README.md).
 //
 // Threads inherit the policy of the thread that creates them, so once
 // every thread has it, every thread the Go runtime starts later has it
