@@ -9,7 +9,7 @@
 // the proxy in the middle of its work costs both a context switch, which
 // is dear on a VM. Under the shop mix at 80x and 100x, 12 alternated
 // pairs of runs (in both orders), batch origins took less CPU per request
-// in 10 (by 3-10 %) and the mix's p99 was lower in 9 (benchmarks/README.md).
+// in 10 (by 4-13 %) and the mix's p99 was lower in 9 (benchmarks/README.md).
 //
 // Threads inherit the policy of the thread that creates them, so once
 // every thread has it, every thread the Go runtime starts later has it
