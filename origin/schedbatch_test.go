@@ -42,7 +42,7 @@ func TestOriginThreadsRunUnderSchedBatch(t *testing.T) {
 			}
 		}
 		pid := o.cmd.Process.Pid
-		tids, err := threadsOf(pid)
+		tids, err := schedbatch.Threads(pid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,27 +50,13 @@ func TestOriginThreadsRunUnderSchedBatch(t *testing.T) {
 			t.Fatalf("%v: %d threads", c.args, len(tids))
 		}
 		for _, tid := range tids {
-			attr, err := unix.SchedGetAttr(tid, 0)
+			policy, err := schedbatch.Policy(tid)
 			if err != nil {
 				continue // exited since
 			}
-			if attr.Policy != c.want {
-				t.Errorf("origin %v: thread %d has policy %d, want %d", c.args, tid, attr.Policy, c.want)
+			if policy != c.want {
+				t.Errorf("origin %v: thread %d has policy %d, want %d", c.args, tid, policy, c.want)
 			}
 		}
 	}
-}
-
-func threadsOf(pid int) ([]int, error) {
-	entries, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*")
-	if err != nil {
-		return nil, err
-	}
-	var tids []int
-	for _, e := range entries {
-		if tid, err := strconv.Atoi(filepath.Base(e)); err == nil {
-			tids = append(tids, tid)
-		}
-	}
-	return tids, nil
 }

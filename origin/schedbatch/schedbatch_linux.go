@@ -25,7 +25,7 @@ func Apply() (int, error) {
 }
 
 func pass() (int, error) {
-	tids, err := Threads()
+	tids, err := Threads(os.Getpid())
 	if err != nil {
 		return 0, err
 	}
@@ -54,9 +54,9 @@ func pass() (int, error) {
 	return n, nil
 }
 
-// Threads lists the process's thread ids.
-func Threads() ([]int, error) {
-	entries, err := os.ReadDir("/proc/self/task")
+// Threads lists the thread ids of process pid.
+func Threads(pid int) ([]int, error) {
+	entries, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	if err != nil {
 		return nil, err
 	}

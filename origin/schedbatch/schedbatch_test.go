@@ -55,7 +55,7 @@ func TestEveryThreadNowAndLater(t *testing.T) {
 	}
 	started.Wait()
 	defer release.Done()
-	tids, err := schedbatch.Threads()
+	tids, err := schedbatch.Threads(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
