@@ -102,9 +102,10 @@ type Cache struct {
 	capacity int64
 	maxEntry int // largest key+value freecache accepts
 
-	purges  *purgeLog
-	epochs  atomic.Uint64 // Vary directory epochs
-	longest atomic.Int64  // the longest TTL given, ns: bounds tombstones
+	purges   *purgeLog
+	prepared *preparedTable // stored parts of hot headers (prepared.go)
+	epochs   atomic.Uint64  // Vary directory epochs
+	longest  atomic.Int64   // the longest TTL given, ns: bounds tombstones
 
 	mu         sync.Mutex
 	flights    map[string]*flight
@@ -147,6 +148,7 @@ func New(opt Options) (*Cache, error) {
 		offline:    opt.Disconnected,
 		capacity:   opt.Size,
 		purges:     newPurgeLog(),
+		prepared:   newPreparedTable(),
 		flights:    make(map[string]*flight),
 		refreshing: make(map[string]struct{}),
 		ctx:        ctx,

@@ -91,6 +91,6 @@ func (c *Cache) serveFlight(ctx *fasthttp.RequestCtx, s *scratch, f *flight) boo
 		return false
 	}
 	s.status = append(append(s.status[:0], f.status...), "; collapsed"...)
-	c.serveEntry(ctx, s, e, c.now(), s.status)
+	c.serveEntry(ctx, s, e, c.now(), s.status, false)
 	return true
 }

@@ -72,26 +72,23 @@ func resetResponse(resp *fasthttp.Response) {
 // anything yet: the stored status, fields and body with its current Age
 // (RFC 9111 §4, §5.1), a 304 if the request's preconditions say the
 // client has it (§4.3.2), one byte range of it if asked, and status as
-// Cache-Status. Nothing here allocates.
-func (c *Cache) serveEntry(ctx *fasthttp.RequestCtx, s *scratch, e *entry, now time.Time, status []byte) {
+// Cache-Status. pristine: resp is as fasthttp's server handed it to the
+// handler, so the stored part of the header may come from the prepared
+// table (see prepared.go). Nothing here allocates, except when the table
+// builds a header.
+func (c *Cache) serveEntry(ctx *fasthttp.RequestCtx, s *scratch, e *entry, now time.Time, status []byte, pristine bool) {
 	resp := &ctx.Response
 	age := int64(e.age(now) / time.Second)
 	if notModified(s, e) {
 		write304(resp, s, e, age, status)
 		return
 	}
-	resp.SetStatusCode(e.status)
-	for fields := e.headers; len(fields) > 0; {
-		name, value, rest, ok := nextField(fields)
-		if !ok {
-			break
-		}
-		if !equalFold(name, "date") {
-			resp.Header.AddBytesKV(name, value)
-		}
-		fields = rest
+	if !pristine {
+		writeStored(resp, s, e)
+	} else if sum := c.prepared.hash(e); !c.prepared.apply(resp, e, sum) {
+		writeStored(resp, s, e)
+		c.prepared.offer(resp, e, sum, now.UnixNano())
 	}
-	setStoredDate(&resp.Header, s, e)
 	s.num = strconv.AppendInt(s.num[:0], age, 10)
 	resp.Header.SetBytesV(fasthttp.HeaderAge, s.num)
 	body := e.body
@@ -115,6 +112,22 @@ func (c *Cache) serveEntry(ctx *fasthttp.RequestCtx, s *scratch, e *entry, now t
 		resp.SetBody(body) // copies: body lives in pooled scratch
 	}
 	setCacheStatus(&resp.Header, s, status)
+}
+
+// writeStored writes e's status, fields and Date into resp.
+func writeStored(resp *fasthttp.Response, s *scratch, e *entry) {
+	resp.SetStatusCode(e.status)
+	for fields := e.headers; len(fields) > 0; {
+		name, value, rest, ok := nextField(fields)
+		if !ok {
+			break
+		}
+		if !equalFold(name, "date") {
+			resp.Header.AddBytesKV(name, value)
+		}
+		fields = rest
+	}
+	setStoredDate(&resp.Header, s, e)
 }
 
 // setStoredDate sends the Date the stored response has: the origin's, or

@@ -67,7 +67,7 @@ func (c *Cache) serve(next fasthttp.RequestHandler, ctx *fasthttp.RequestCtx) {
 		if !stale && !s.noCache && acceptable(&s.cc, e, age) {
 			c.hits.Add(1)
 			s.lend = true // e is s's own copy: its body may go out as it is
-			c.serveEntry(ctx, s, e, now, statusHit)
+			c.serveEntry(ctx, s, e, now, statusHit, true)
 			return
 		}
 		kind = fwdRequest
@@ -135,7 +135,7 @@ func (c *Cache) serveStale(ctx *fasthttp.RequestCtx, s *scratch, e *entry, now t
 	if e.swr > 0 && age < e.lifetime+e.swr && c.fetchFn != nil {
 		c.hits.Add(1)
 		c.staleServed.Add(1)
-		c.serveEntry(ctx, s, e, now, statusSWR)
+		c.serveEntry(ctx, s, e, now, statusSWR, true)
 		c.refreshLater(s)
 		return true
 	}
@@ -145,7 +145,7 @@ func (c *Cache) serveStale(ctx *fasthttp.RequestCtx, s *scratch, e *entry, now t
 	if s.cc.maxStaleAny || (s.cc.maxStale != absent && age < e.lifetime+time.Duration(s.cc.maxStale)*time.Second) {
 		c.hits.Add(1)
 		c.staleServed.Add(1)
-		c.serveEntry(ctx, s, e, now, statusMaxStale)
+		c.serveEntry(ctx, s, e, now, statusMaxStale, true)
 		return true
 	}
 	return false
@@ -301,7 +301,7 @@ func (c *Cache) fetch(next fasthttp.RequestHandler, ctx *fasthttp.RequestCtx, s 
 			c.staleServed.Add(1)
 			s.status = append(appendForwarded(s.status[:0], kind, code), "; detail=stale-if-error"...)
 			resetResponse(resp)
-			c.serveEntry(ctx, s, e, respTime, s.status)
+			c.serveEntry(ctx, s, e, respTime, s.status, false)
 			return s.ent, s.status
 		}
 		if c.sid > 0 && c.offline != nil && c.offline(ctx) && !s.noCache &&
@@ -312,7 +312,7 @@ func (c *Cache) fetch(next fasthttp.RequestHandler, ctx *fasthttp.RequestCtx, s 
 			c.staleServed.Add(1)
 			s.status = append(appendForwarded(s.status[:0], kind, code), "; detail=stale-if-disconnected"...)
 			resetResponse(resp)
-			c.serveEntry(ctx, s, e, respTime, s.status)
+			c.serveEntry(ctx, s, e, respTime, s.status, false)
 			return s.ent, s.status
 		}
 	}
@@ -379,7 +379,7 @@ func (c *Cache) refreshed(ctx *fasthttp.RequestCtx, s *scratch, kind fwd, gen ui
 	if s.e2.decode(enc) != nil {
 		panic("cache: entry encoded just now does not decode")
 	}
-	c.serveEntry(ctx, s, &s.e2, respTime, s.status)
+	c.serveEntry(ctx, s, &s.e2, respTime, s.status, false)
 	for rest := s.cookie; len(rest) > 0; {
 		v, more, ok := readBytes(rest)
 		if !ok {
