@@ -213,9 +213,16 @@ func TestConfirmDown(t *testing.T) {
 		{"nothing to confirm", 0, 10, 5, 3, nil, sustains(100), 0, nil},
 		{"an error stops", 50, 10, 5, 3, nil, func(int) (bool, error) { return false, errors.New("load failed") }, 0, []int{50}},
 		{"then the passed probes below", 100, 10, 5, 3, []int{10, 20, 40, 80, 100}, sustains(80), 80, []int{100, 95, 90, 85, 80}},
-		{"highest first, each once", 100, 10, 5, 3, []int{10, 20, 40, 80, 100}, sustains(30), 20, []int{100, 95, 90, 85, 80, 40, 20}},
+		{"highest first, each once, then up between", 100, 10, 5, 3, []int{10, 20, 40, 80, 100}, sustains(30), 30, []int{100, 95, 90, 85, 80, 40, 20, 30, 35}},
+		{"up between a lower probe and the failures", 140, 10, 5, 3, []int{10, 20, 40, 80, 120, 140}, sustains(105), 105, []int{140, 135, 130, 125, 120, 80, 100, 110, 105}},
+		{"an error while raising keeps what held", 140, 10, 5, 3, []int{10, 20, 40, 80, 140}, func(k int) (bool, error) {
+			if k == 100 {
+				return false, errors.New("load failed")
+			}
+			return k <= 80, nil
+		}, 80, []int{140, 135, 130, 125, 80, 100}},
 		{"none holds", 100, 10, 5, 3, []int{10, 20, 40, 80, 100}, sustains(5), 0, []int{100, 95, 90, 85, 80, 40, 20, 10}},
-		{"passed probes above the steps are not tried again", 50, 10, 5, 1, []int{10, 20, 45, 50}, sustains(20), 20, []int{50, 45, 20}},
+		{"passed probes above the steps are not tried again", 50, 10, 5, 1, []int{10, 20, 45, 50}, sustains(20), 20, []int{50, 45, 20, 30, 25}},
 	} {
 		var tried []int
 		got := confirmDown(c.best, c.lo, c.step, c.maxDown, c.passed, func(k int) (bool, error) {

@@ -256,7 +256,13 @@ const maxStepDown = 3
 // confirmDown returns the highest rate from best down (in steps of step,
 // not below lo, at most maxDown steps) whose confirmation passes; after
 // those, the rates in passed (the probes that passed) below the last one
-// tried, highest first; or 0.
+// tried, highest first; or 0. A rate found among those lower probes is
+// then raised by bisecting, in steps of step, between it and the lowest
+// rate whose confirmation failed: a probe run can pass by luck where the
+// confirmations do not, and the rates between that probe and the next
+// lower one may never have been run at all (2026-12-03T173022Z: probes
+// passed at 80×, 120× and 140×, the confirmations failed from 140× down
+// to 120× and held at 80×, and 100× was never tried).
 func confirmDown(best, lo, step, maxDown int, passed []int, confirm func(k int) (bool, error)) int {
 	if step < 1 {
 		step = 1
@@ -272,14 +278,33 @@ func confirmDown(best, lo, step, maxDown int, passed []int, confirm func(k int) 
 			candidates = append(candidates, k)
 		}
 	}
+	failed := 0 // the lowest rate whose confirmation failed
 	for _, k := range candidates {
 		ok, err := confirm(k)
 		if err != nil {
 			return 0
 		}
-		if ok {
-			return k
+		if !ok {
+			failed = k
+			continue
 		}
+		good, bad := k, failed
+		for bad-good > step {
+			mid := good + (bad-good)/2/step*step
+			if mid <= good {
+				mid = good + step
+			}
+			ok, err := confirm(mid)
+			if err != nil {
+				break
+			}
+			if ok {
+				good = mid
+			} else {
+				bad = mid
+			}
+		}
+		return good
 	}
 	return 0
 }
@@ -295,7 +320,7 @@ func (b *bench) targetScenario(ctx context.Context, st *stack) error {
 		fmt.Sprintf("The shop mix (as in 3) at constant offered rates in multiples of 10,000 req/min: doubling from %d× then bisecting to %d×, %s per step; "+
 			"a step passes with p99 < 50 ms, no errors and at least 97 %% of the offered rate answered (a failed step is run once more). The best passing rate is then run %d more times; "+
 			"the result is that rate when the median of those runs passes too; when it does not, the rate one step lower is confirmed the same way (at most %d steps down), "+
-			"then the lower rates whose probes passed, highest first. %s", c.SearchLo, c.SearchStep, c.ProbeDur, c.Reps, maxStepDown, b.mixLayout()))
+			"then the lower rates whose probes passed, highest first; a rate confirmed there is raised by confirming the rates between it and the lowest failed confirmation, bisecting to %d×. %s", c.SearchLo, c.SearchStep, c.ProbeDur, c.Reps, maxStepDown, c.SearchStep, b.mixLayout()))
 	restore, err := b.wholeMachine(st)
 	defer restore()
 	if err != nil {
