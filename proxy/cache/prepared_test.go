@@ -3,6 +3,7 @@ package cache_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -41,24 +42,34 @@ func dialRaw(t *testing.T, e *edgeUnderTest) *rawConn {
 // response's bytes and the parsed response (body read).
 func (c *rawConn) do(method, path string, lines ...string) (string, *http.Response) {
 	c.t.Helper()
+	raw, resp, err := c.try(method, path, lines...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return raw, resp
+}
+
+// try is do for a goroutine other than the test's: it returns the error.
+func (c *rawConn) try(method, path string, lines ...string) (string, *http.Response, error) {
 	c.rec.Reset()
 	req := method + " " + path + " HTTP/1.1\r\nHost: shop.example\r\n" + strings.Join(append(lines, ""), "\r\n") + "\r\n"
 	_ = c.conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(c.conn, req); err != nil {
-		c.t.Fatal(err)
+		return "", nil, err
 	}
 	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
 	if err != nil {
-		c.t.Fatal(err)
+		return "", nil, err
 	}
-	if _, err := io.ReadAll(resp.Body); err != nil {
-		c.t.Fatal(err)
-	}
+	_, err = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if c.br.Buffered() > 0 {
-		c.t.Fatalf("%d bytes after the response", c.br.Buffered())
+	if err != nil {
+		return "", nil, err
 	}
-	return c.rec.String(), resp
+	if c.br.Buffered() > 0 {
+		return "", nil, fmt.Errorf("%d bytes after the response", c.br.Buffered())
+	}
+	return c.rec.String(), resp, nil
 }
 
 // The header of a hit that a stored response's prepared header answered
@@ -208,4 +219,75 @@ func TestPreparedHeaderKeepsConnectionHandling(t *testing.T) {
 	if n, err := closing.conn.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Errorf("after Connection: close: read %d bytes, %v; want the edge to close", n, err)
 	}
+}
+
+// Hits from many connections at once, on responses that share the
+// table's one slot while the clock moves on (so the slot is built again
+// and again under them): every answer carries its own response's fields
+// and Date. Under the race detector (make test) this also checks that a
+// header is published whole before any hit copies it.
+func TestPreparedHeaderUnderConcurrentHits(t *testing.T) {
+	base := time.Now().Add(-time.Minute)
+	date := func(p string) string {
+		return string(fasthttp.AppendHTTPDate(nil, base.Add(time.Duration(p[1]-'0')*time.Second)))
+	}
+	o := startOrigin(t, func(ctx *fasthttp.RequestCtx) {
+		p := string(ctx.Path())
+		respond(200, "body of "+p, "Cache-Control", "max-age=86400", "ETag", `"`+p[1:]+`"`)(ctx)
+		httpfield.SetDate(&ctx.Response.Header, []byte(date(p)))
+	})
+	e := startEdge(t, o, edgeOptions{})
+	cache.NarrowPrepared(e.cache)
+	paths := []string{"/1", "/2", "/3", "/4"}
+	warm := dialRaw(t, e) // the same Host as the hits below: the same key
+	for _, p := range paths {
+		warm.do("GET", p)
+	}
+	stop := make(chan struct{})
+	ticked := make(chan struct{})
+	go func() {
+		defer close(ticked)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				e.clock.Advance(time.Second) // the slot may be built again
+			}
+		}
+	}()
+	errs := make(chan error, 8)
+	for w := range 8 {
+		c := dialRaw(t, e)
+		go func() {
+			for i := range 150 {
+				p := paths[(w+i/3)%len(paths)]
+				_, resp, err := c.try("GET", p)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got, want := resp.Header.Get("ETag"), `"`+p[1:]+`"`; got != want {
+					errs <- fmt.Errorf("%s: ETag %s, want %s", p, got, want)
+					return
+				}
+				if got, want := resp.Header.Get("Date"), date(p); got != want {
+					errs <- fmt.Errorf("%s: Date %s, want %s", p, got, want)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	<-ticked
+	if n := cache.PreparedBuilds(e.cache); n < 2 {
+		t.Errorf("%d headers built, want the slot built again as the clock moved (at least 2)", n)
+	}
+	wantRequests(t, o, 4)
 }
