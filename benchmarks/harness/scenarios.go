@@ -510,6 +510,25 @@ func (b *bench) idleConns(ctx context.Context, st *stack, path string) error {
 	if err != nil {
 		return fail(s, err)
 	}
+	// The proxy's Go heap as it stands (no collection forced), before the
+	// connections and once settled among them: what lies above the cache.
+	var heaps []string
+	heap := func(name string) {
+		if err := download("http://"+b.addr(portPprof)+"/debug/pprof/heap", filepath.Join(b.assetsDir, name+".pprof"), 30*time.Second); err != nil {
+			s.Notes = append(s.Notes, fmt.Sprintf("%s: %v", name, err))
+			return
+		}
+		b.run.Profiles[name+".pprof"] = filepath.Join(filepath.Base(b.assetsDir), name+".pprof")
+		heaps = append(heaps, name)
+	}
+	defer func() {
+		for _, name := range heaps {
+			if err := pprofTop(ctx, filepath.Join(b.cfg.Bin, "proxy"), filepath.Join(b.assetsDir, name+".pprof"), "inuse_space", filepath.Join(b.assetsDir, name+".txt")); err == nil {
+				b.run.Profiles[name+".txt"] = filepath.Join(filepath.Base(b.assetsDir), name+".txt")
+			}
+		}
+	}()
+	heap("proxy-idle-heap-before")
 	b.logf("opening %d idle keep-alive connections", c.IdleConns)
 	conns, failed, elapsed := openIdle(ctx, b.addr(portProxy), path, c.IdleConns)
 	defer func() {
@@ -544,6 +563,7 @@ func (b *bench) idleConns(ctx context.Context, st *stack, path string) error {
 		}
 	}
 	parked := scrape("http://"+b.addr(portAdmin)+"/metrics", "edgeshop_connections_parked")
+	heap("proxy-idle-heap-settled")
 	// One more request on one of them, and one on a new connection.
 	kept := 0
 	if len(conns) > 0 {
