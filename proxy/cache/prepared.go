@@ -63,7 +63,7 @@ type preparedTable struct {
 	// find; built: when the slot was last (re)built, in ns.
 	seen  [preparedSlots]atomic.Uint64
 	built [preparedSlots]atomic.Int64
-	// builds counts headers built (for tests and metrics).
+	// builds counts headers built (for the tests).
 	builds atomic.Int64
 }
 
@@ -91,7 +91,13 @@ func (p *preparedHeader) matches(e *entry) bool {
 // whether it did; sum is t.hash(e). resp must be as fasthttp's server
 // hands it to the handler (nothing written, not Reset since): CopyTo
 // carries the server's per-response settings over from the header the
-// entry was built from, which was in the same state.
+// entry was built from, which was in the same state. CopyTo first
+// resets resp's header: the stages in front of the cache (rate limit,
+// HSTS, tracing, metrics) write their fields only after it returns, and
+// one that wrote before would lose them here. Connection: close is the
+// one flag kept across the copy (and never built into an entry): fasthttp
+// sets it after the handler today, but a response that must close should
+// not depend on that.
 func (t *preparedTable) apply(resp *fasthttp.Response, e *entry, sum uint64) bool {
 	p := t.slots[sum&t.mask].Load()
 	if p == nil || !p.matches(e) {
