@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"runtime"
 	"testing"
@@ -112,8 +113,47 @@ go_memstats_mallocs_total 1.234e+06
 	if got := scrape(srv.URL, "go_memstats_mallocs_total"); got != 1_234_000 {
 		t.Errorf("mallocs %v", got)
 	}
+	all := scrapeAll(srv.URL, "edgeshop_origin_http_requests_total", "go_memstats_mallocs_total", "absent")
+	if len(all) != 2 || all["edgeshop_origin_http_requests_total"] != 35 || all["go_memstats_mallocs_total"] != 1_234_000 {
+		t.Errorf("scrapeAll: %v", all)
+	}
 	if got := scrape("http://127.0.0.1:1/metrics", "x"); got != 0 {
 		t.Errorf("unreachable page: %v", got)
+	}
+}
+
+// memSplit reads this process's RSS split from /proc and the Go runtime's
+// account from a metrics page; describeSplit puts two side by side.
+func TestMemSplit(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no /proc under CI=true")
+		}
+		t.Skip("no /proc")
+	}
+	const mib = 1 << 20
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "go_memstats_heap_inuse_bytes %d\ngo_memstats_heap_idle_bytes %d\ngo_memstats_heap_released_bytes %d\n"+
+			"go_memstats_stack_inuse_bytes %d\ngo_memstats_mspan_inuse_bytes %d\ngo_memstats_gc_sys_bytes %d\ngo_memstats_other_sys_bytes %d\n",
+			270*mib, 30*mib, 20*mib, 3*mib, 4*mib, 8*mib, 2*mib)
+	}))
+	defer srv.Close()
+	got := memSplit(os.Getpid(), srv.URL)
+	if got["rss"] <= 0 || got["rss_anon"] <= 0 || got["rss_file"] <= 0 || got["rss_anon"]+got["rss_file"] > got["rss"]+0.2 {
+		t.Errorf("RSS split %v", got)
+	}
+	if got["go_heap_inuse"] != 270 || got["go_heap_free_held"] != 10 || got["go_stacks"] != 3 || got["go_runtime_meta"] != 14 {
+		t.Errorf("Go split %v", got)
+	}
+	if none := memSplit(os.Getpid(), "http://127.0.0.1:1/metrics"); none["rss"] <= 0 || len(none) != 3 {
+		t.Errorf("without a metrics page: %v", none)
+	}
+	d := describeSplit(map[string]float64{"rss": 309.1, "go_stacks": 1}, map[string]float64{"rss": 318.3, "go_stacks": 2.5})
+	if d != "RSS 309.1 → 318.3; stacks 1.0 → 2.5" {
+		t.Errorf("describeSplit: %q", d)
+	}
+	if d := describeSplit(map[string]float64{}, nil); d != "not read" {
+		t.Errorf("describeSplit of nothing: %q", d)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -529,6 +530,7 @@ func (b *bench) idleConns(ctx context.Context, st *stack, path string) error {
 		}
 	}()
 	heap("proxy-idle-heap-before")
+	split0 := memSplit(edge.Proc.Pid(), "http://"+b.addr(portAdmin)+"/metrics")
 	b.logf("opening %d idle keep-alive connections", c.IdleConns)
 	conns, failed, elapsed := openIdle(ctx, b.addr(portProxy), path, c.IdleConns)
 	defer func() {
@@ -564,6 +566,7 @@ func (b *bench) idleConns(ctx context.Context, st *stack, path string) error {
 	}
 	parked := scrape("http://"+b.addr(portAdmin)+"/metrics", "edgeshop_connections_parked")
 	heap("proxy-idle-heap-settled")
+	split1 := memSplit(edge.Proc.Pid(), "http://"+b.addr(portAdmin)+"/metrics")
 	// One more request on one of them, and one on a new connection.
 	kept := 0
 	if len(conns) > 0 {
@@ -579,14 +582,63 @@ func (b *bench) idleConns(ctx context.Context, st *stack, path string) error {
 		Extra: map[string]any{"rss_before_mib": mib(rss0), "rss_idle_mib": mib(rss1), "rss_after_2s_mib": mib(rss2), "rss_peak_mib": mib(peak),
 			"cache_size_mib": cacheMiB(c.CacheSize), "open_seconds": stats.Round(elapsed.Seconds(), 2),
 			"request_among_them_ms": stats.Round(float64(one.Microseconds())/1000, 2), "request_among_them_status": status,
-			"request_on_idle_conn_status": kept, "settled_seconds": settled.Seconds(), "connections_parked": parked}}
+			"request_on_idle_conn_status": kept, "settled_seconds": settled.Seconds(), "connections_parked": parked,
+			"memory_before_mib": split0, "memory_settled_mib": split1}}
 	s.Measurements = append(s.Measurements, m)
 	s.Notes = append(s.Notes, fmt.Sprintf("RSS %.1f MiB before; with %d idle connections (%d failed to open) %.1f MiB after 2 s, %.1f MiB once settled after %s (peak %.1f; %.0f connections parked then); cache size %d MiB. "+
 		"A request on one of the idle connections then got %d; one more on a new connection took %.2f ms.",
 		mib(rss0), len(conns), failed, mib(rss2), mib(rss1), settled, mib(peak), parked, cacheMiB(c.CacheSize), kept, float64(one.Microseconds())/1000))
+	s.Notes = append(s.Notes, "Where the RSS lies, before → settled, MiB: "+describeSplit(split0, split1)+".")
 	b.run.Settings["idle_rss_mib"] = mib(rss1)
 	b.run.Settings["idle_conns_open"] = len(conns)
 	return nil
+}
+
+// memSplit says where a process's resident memory lies, in MiB: the
+// kernel's split of its RSS (anonymous memory; file pages, the binary's
+// code and data as far as it ran) and the Go runtime's own account from
+// the process's /metrics page: heap spans in use (for the proxy, mostly
+// freecache's ring buffers and index), free heap spans not yet returned,
+// goroutine stacks, and the runtime's metadata (span and cache structures,
+// GC bitmaps, other; reserved, most of it resident). A part it cannot read
+// is left out.
+func memSplit(pid int, metricsURL string) map[string]float64 {
+	mib := func(x float64) float64 { return stats.Round(x/(1<<20), 1) }
+	out := map[string]float64{}
+	if f, err := procs.StatusBytes(pid, "VmRSS", "RssAnon", "RssFile"); err == nil {
+		out["rss"], out["rss_anon"], out["rss_file"] = mib(float64(f["VmRSS"])), mib(float64(f["RssAnon"])), mib(float64(f["RssFile"]))
+	}
+	const p = "go_memstats_"
+	m := scrapeAll(metricsURL, p+"heap_inuse_bytes", p+"heap_idle_bytes", p+"heap_released_bytes", p+"stack_inuse_bytes",
+		p+"mspan_inuse_bytes", p+"mcache_inuse_bytes", p+"gc_sys_bytes", p+"other_sys_bytes", p+"buck_hash_sys_bytes")
+	if m[p+"heap_inuse_bytes"] > 0 {
+		out["go_heap_inuse"] = mib(m[p+"heap_inuse_bytes"])
+		out["go_heap_free_held"] = mib(m[p+"heap_idle_bytes"] - m[p+"heap_released_bytes"])
+		out["go_stacks"] = mib(m[p+"stack_inuse_bytes"])
+		out["go_runtime_meta"] = mib(m[p+"mspan_inuse_bytes"] + m[p+"mcache_inuse_bytes"] + m[p+"gc_sys_bytes"] + m[p+"other_sys_bytes"] + m[p+"buck_hash_sys_bytes"])
+	}
+	return out
+}
+
+// describeSplit writes two memSplits side by side for a note.
+func describeSplit(before, after map[string]float64) string {
+	names := []struct{ key, label string }{
+		{"rss", "RSS"}, {"rss_anon", "anonymous"}, {"rss_file", "file (the binary)"},
+		{"go_heap_inuse", "Go heap in use"}, {"go_heap_free_held", "free heap held"},
+		{"go_stacks", "stacks"}, {"go_runtime_meta", "runtime metadata"},
+	}
+	var parts []string
+	for _, n := range names {
+		x, okx := before[n.key]
+		y, oky := after[n.key]
+		if okx || oky {
+			parts = append(parts, fmt.Sprintf("%s %.1f → %.1f", n.label, x, y))
+		}
+	}
+	if len(parts) == 0 {
+		return "not read"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // How long the idle connections stay open before the proxy's RSS is

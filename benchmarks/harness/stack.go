@@ -345,33 +345,41 @@ func (b *bench) originRequests() int64 {
 
 // scrape sums the samples of one metric on a Prometheus text page.
 func scrape(url, metric string) float64 {
+	return scrapeAll(url, metric)[metric]
+}
+
+// scrapeAll is scrape for several metrics in one fetch: each one's total
+// over its series, absent (0) where the page has none or cannot be read.
+func scrapeAll(url string, metrics ...string) map[string]float64 {
+	got := make(map[string]float64, len(metrics))
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(url)
 	if err != nil {
-		return 0
+		return got
 	}
 	defer resp.Body.Close()
-	var total float64
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, metric) {
-			continue
-		}
-		rest := line[len(metric):]
-		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-			continue
-		}
-		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
-		if len(f) == 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
-			total += v
+		for _, metric := range metrics {
+			if !strings.HasPrefix(line, metric) {
+				continue
+			}
+			rest := line[len(metric):]
+			if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+				continue
+			}
+			f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+			if len(f) == 0 {
+				continue
+			}
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				got[metric] += v
+			}
 		}
 	}
-	return total
+	return got
 }
 
 func randomHex(n int) string {

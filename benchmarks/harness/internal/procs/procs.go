@@ -373,17 +373,41 @@ const ClockTicks = 100
 
 // RSS returns the resident set size of pid in bytes (VmRSS).
 func RSS(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	f, err := StatusBytes(pid, "VmRSS")
 	if err != nil {
 		return 0, err
 	}
+	return f["VmRSS"], nil
+}
+
+// StatusBytes reads the named kB fields of /proc/<pid>/status (VmRSS,
+// RssAnon, RssFile, RssShmem, ...) in bytes; it fails if one is missing.
+func StatusBytes(pid int, names ...string) (map[string]int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
 	defer f.Close()
+	got := make(map[string]int64, len(names))
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10, err
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok || !slices.Contains(names, name) {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s in /proc/%d/status: %w", name, pid, err)
+		}
+		got[name] = kb << 10
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if _, ok := got[n]; !ok {
+			return nil, fmt.Errorf("no %s in /proc/%d/status", n, pid)
 		}
 	}
-	return 0, errors.New("no VmRSS")
+	return got, nil
 }

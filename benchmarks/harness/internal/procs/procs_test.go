@@ -57,6 +57,27 @@ func TestRSS(t *testing.T) {
 	}
 }
 
+// StatusBytes reads the split of RSS, which adds up to VmRSS, and fails
+// on a field the file does not have.
+func TestStatusBytes(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no /proc under CI=true")
+		}
+		t.Skip("no /proc")
+	}
+	f, err := StatusBytes(os.Getpid(), "VmRSS", "RssAnon", "RssFile", "RssShmem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f["RssAnon"] <= 0 || f["RssFile"] <= 0 || f["RssAnon"]+f["RssFile"]+f["RssShmem"] != f["VmRSS"] {
+		t.Errorf("status fields %v: RssAnon + RssFile + RssShmem should be VmRSS", f)
+	}
+	if _, err := StatusBytes(os.Getpid(), "VmRSS", "NoSuchField"); err == nil || !strings.Contains(err.Error(), "NoSuchField") {
+		t.Errorf("missing field: %v", err)
+	}
+}
+
 // Stop ends the whole process group, a child the leader forked included,
 // and CPUTicks sees the group while it lives.
 func TestStartStopGroup(t *testing.T) {
