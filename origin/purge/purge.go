@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -227,7 +228,11 @@ func (s *Sender) post(ctx context.Context, edge string, body []byte) error {
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
+	// Read (a bounded part of) the answer before closing it, so the
+	// connection goes back to the pool: closed unread, net/http drops it
+	// and the next batch dials again.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("edge answered %s", resp.Status)
 	}

@@ -3,12 +3,15 @@ package purge
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -19,12 +22,13 @@ type edge struct {
 	mu       sync.Mutex
 	keys     [][]string
 	failNext int
+	conns    atomic.Int64 // connections the sender opened
 	srv      *httptest.Server
 }
 
 func newEdge(t *testing.T, token string) *edge {
 	e := &edge{}
-	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/purge" || r.Method != http.MethodPost || r.Header.Get("Authorization") != "Bearer "+token {
 			http.Error(w, "no", http.StatusForbidden)
 			return
@@ -43,7 +47,16 @@ func newEdge(t *testing.T, token string) *edge {
 			return
 		}
 		e.keys = append(e.keys, body.Keys)
+		// Answer as the proxy's admin listener does: a JSON body.
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"purged_keys":%d,"purged_urls":0}`, len(body.Keys))
 	}))
+	e.srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			e.conns.Add(1)
+		}
+	}
+	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	return e
 }
@@ -98,6 +111,27 @@ func TestPurgeReachesEveryEdgeWithToken(t *testing.T) {
 		if got["category-2"] != 1 || got["product-1"] != 1 || got["products"] < 1 || got["products"] > 2 {
 			t.Fatalf("edge got %v", e.received())
 		}
+	}
+}
+
+// Batches reuse one keep-alive connection to an edge: the sender reads each
+// answer's body before closing it, or net/http would dial again per batch
+// (under the shop mix, an origin sends a batch every 20 ms).
+func TestPurgeBatchesReuseTheConnection(t *testing.T) {
+	e := newEdge(t, "tok")
+	s, _ := New([]string{e.srv.URL}, "tok", Options{Batch: time.Millisecond}, quiet())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	for i := 1; i <= 5; i++ {
+		s.Purge(fmt.Sprintf("product-%d", i))
+		waitFor(t, func() bool { sent, _, _ := s.Stats(); return sent == int64(i) })
+	}
+	if got := len(e.received()); got != 5 {
+		t.Fatalf("edge received %d keys, want 5", got)
+	}
+	if n := e.conns.Load(); n != 1 {
+		t.Fatalf("5 batches opened %d connections, want 1", n)
 	}
 }
 
