@@ -221,6 +221,9 @@ func (b *bench) loadRun(ctx context.Context, st *stack, sys *system, spec load.S
 	if len(r.Classes) > 0 {
 		m.Extra["classes"] = r.Classes
 	}
+	if len(r.Timeline) > 0 {
+		m.Extra["timeline"] = r.Timeline
+	}
 	if spec.Workload.Mix != nil {
 		m.Extra["users"] = len(spec.Workload.Mix.Users)
 	}

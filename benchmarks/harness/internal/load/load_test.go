@@ -114,3 +114,49 @@ func TestRunStopsWithContext(t *testing.T) {
 		t.Errorf("run went on %s after its context ended", d)
 	}
 }
+
+// The timeline puts a stall in the second it happened: a server that holds
+// every request from 1.2 s to 1.6 s into the run shows it in second 1
+// only, with the seconds around it as fast as the server is.
+func TestTimelineShowsWhenAStallHappened(t *testing.T) {
+	var first atomic.Int64 // the server's clock at its first request
+	addr := serve(t, func(c *fasthttp.RequestCtx) {
+		now := time.Now().UnixNano()
+		first.CompareAndSwap(0, now)
+		since := time.Duration(now - first.Load())
+		if since >= 1200*time.Millisecond && since < 1600*time.Millisecond {
+			time.Sleep(1600*time.Millisecond - since)
+		}
+		c.SetBodyString("ok")
+	})
+	// 200 req/s: the 80 requests due during the stall each hold a
+	// connection, so there are more connections than that.
+	r, err := Run(context.Background(), Spec{Addr: addr, Conns: 128, Duration: 3 * time.Second, Rate: 200, Workload: Workload{Kind: "fixed", Path: "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Timeline) != 3 {
+		t.Fatalf("timeline of a 3 s run: %+v", r.Timeline)
+	}
+	var total int64
+	for i, s := range r.Timeline {
+		total += s.Requests
+		if s.At != i || s.Requests < 100 || s.Requests > 201 {
+			t.Errorf("second %d: %+v, want about 200 requests due in second %d", i, s, i)
+		}
+		if s.P50 > s.P99 || s.P99 > s.Max {
+			t.Errorf("second %d: percentiles out of order: %+v", i, s)
+		}
+	}
+	if total != r.Requests {
+		t.Errorf("timeline counts %d requests, the run %d", total, r.Requests)
+	}
+	if s := r.Timeline[1]; s.P99 < 300 || s.Max < 300 {
+		t.Errorf("second 1 held a 400 ms stall, timeline says p99 %.1f ms, max %.1f", s.P99, s.Max)
+	}
+	for _, i := range []int{0, 2} {
+		if s := r.Timeline[i]; s.P99 > 150 {
+			t.Errorf("second %d had no stall, timeline says p99 %.1f ms", i, s.P99)
+		}
+	}
+}

@@ -104,6 +104,9 @@ func runLoop(ctx context.Context, spec Spec, workers []*worker) (time.Duration, 
 	}
 
 	start := time.Now()
+	if len(workers) > 0 {
+		workers[0].hist.begin(start)
+	}
 	end := start.Add(spec.Duration)
 	interval := float64(time.Second) / spec.Rate
 	var next int64 // the index of the next request due
@@ -231,7 +234,7 @@ func (l *loop) refuse(due, now time.Time) bool {
 			w := c.w
 			w.req.Reset()
 			class := w.src.Fill(&w.req)
-			w.hist.record(class, now.Sub(due))
+			w.hist.record(class, due, now.Sub(due))
 			w.count[class]++
 			w.errs[class]++
 			w.kinds["connection"]++
@@ -368,7 +371,7 @@ func (l *loop) read(i int, now time.Time) {
 func (l *loop) done(i int, r response, now time.Time) {
 	c := l.conns[i]
 	w := c.w
-	w.hist.record(c.class, now.Sub(c.due))
+	w.hist.record(c.class, c.due, now.Sub(c.due))
 	w.count[c.class]++
 	if r.status >= 400 {
 		w.errs[c.class]++

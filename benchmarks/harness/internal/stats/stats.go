@@ -23,6 +23,12 @@ func NewHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(minLatency, maxLatency, sigFigs)
 }
 
+// NewHistogramSigFigs is NewHistogram at another precision (significant
+// figures, 1 to 5): smaller for many short histograms.
+func NewHistogramSigFigs(figs int) *hdrhistogram.Histogram {
+	return hdrhistogram.New(minLatency, maxLatency, figs)
+}
+
 // Record adds one latency; values beyond the histogram's range are clamped
 // to it, so a stalled request still counts, at the maximum.
 func Record(h *hdrhistogram.Histogram, d time.Duration) {
