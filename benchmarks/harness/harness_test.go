@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"testing"
 
+	"edgeshop/benchmarks/harness/internal/load"
 	"edgeshop/benchmarks/harness/internal/report"
 )
 
@@ -272,5 +273,14 @@ func TestConfirmDown(t *testing.T) {
 		if got != c.want || !reflect.DeepEqual(tried, c.wantTried) {
 			t.Errorf("%s: confirmDown = %d after %v, want %d after %v", c.name, got, tried, c.want, c.wantTried)
 		}
+	}
+}
+
+func TestTimelineNote(t *testing.T) {
+	m := &report.Measurement{Rep: 2, P99: 54.4}
+	got := timelineNote(m, []load.Second{{At: 0, P99: 3.2}, {At: 1, P99: 86.4}, {At: 2, P99: 9.5}})
+	want := "Repetition 2 (p99 54.4 ms), p99 of the requests due in each second, ms: 3, 86, 10."
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -185,7 +186,7 @@ func (b *bench) mixScenario(ctx context.Context, st *stack) error {
 	spec.Duration = c.MixDur
 	for r := range c.Reps {
 		b.logf("shop mix rep %d at %.0f req/s", r+1, c.MixRate)
-		m, _, err := b.loadRun(ctx, st, edge, spec)
+		m, res, err := b.loadRun(ctx, st, edge, spec)
 		if err != nil {
 			if e := fail(s, err); e != nil {
 				return e
@@ -194,10 +195,26 @@ func (b *bench) mixScenario(ctx context.Context, st *stack) error {
 		}
 		m.Rep, m.Variant = r+1, fmt.Sprintf("rate=%.0f/min", c.MixRate*60)
 		s.Measurements = append(s.Measurements, m)
+		s.Notes = append(s.Notes, timelineNote(m, res.Timeline))
 	}
 	s.Summarize()
 	b.profileMix(ctx, st, s, spec)
 	return nil
+}
+
+// timelineNote is one repetition's p99 second by second: whether it was
+// short of CPU throughout or had a burst to catch up on.
+func timelineNote(m *report.Measurement, t []load.Second) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Repetition %d (p99 %.1f ms), p99 of the requests due in each second, ms:", m.Rep, m.P99)
+	for i, sec := range t {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, " %.0f", sec.P99)
+	}
+	b.WriteString(".")
+	return b.String()
 }
 
 // profileMix runs the shop mix once more, for profile-dur, while
