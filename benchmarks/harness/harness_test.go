@@ -121,6 +121,30 @@ go_memstats_mallocs_total 1.234e+06
 	if got := scrape("http://127.0.0.1:1/metrics", "x"); got != 0 {
 		t.Errorf("unreachable page: %v", got)
 	}
+	series := scrapeSeries(srv.URL, "edgeshop_origin_http_requests_total")
+	if len(series) != 2 || series[`route="a",status="200"`] != 10 || series[`route="b",status="404"`] != 25 {
+		t.Errorf("scrapeSeries: %v", series)
+	}
+	if got := scrapeSeries(srv.URL, "go_memstats_mallocs_total"); len(got) != 1 || got[""] != 1_234_000 {
+		t.Errorf("scrapeSeries of a series without labels: %v", got)
+	}
+	if got := routeKey(`method="GET",route="/api/products/{id}/",status="304"`); got != "GET /api/products/{id}/ 304" {
+		t.Errorf("routeKey: %q", got)
+	}
+}
+
+func TestOriginRequestsByRoute(t *testing.T) {
+	before := map[string]int64{"GET /a 200": 10, "GET /b 200": 5, "POST /c 201": 7}
+	after := map[string]int64{"GET /a 200": 40, "GET /b 200": 5, "POST /c 201": 17, "GET /d 304": 2}
+	by := routeCounts(before, after)
+	if want := map[string]int64{"GET /a 200": 30, "POST /c 201": 10, "GET /d 304": 2}; !reflect.DeepEqual(by, want) {
+		t.Errorf("routeCounts = %v, want %v", by, want)
+	}
+	got := originNote(2, 42, 168, by)
+	want := "Repetition 2: 42 requests reached an origin (25.0 % of 168), by route: `GET /a 200` 71.4 %, `POST /c 201` 23.8 %, `GET /d 304` 4.8 %."
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
 }
 
 // memSplit reads this process's RSS split from /proc and the Go runtime's

@@ -24,7 +24,8 @@ import (
 type usage struct {
 	server, origins int64 // clock ticks
 	originRequests  int64
-	machine, steal  int64 // the machine's clock ticks, all and stolen
+	originRoutes    map[string]int64 // originRequests by method, route and status
+	machine, steal  int64            // the machine's clock ticks, all and stolen
 }
 
 func (b *bench) usage(st *stack, sys *system) usage {
@@ -34,7 +35,7 @@ func (b *bench) usage(st *stack, sys *system) usage {
 		t, _ := procs.CPUTicks(o.Pid())
 		u.origins += t
 	}
-	u.originRequests = b.originRequests()
+	u.originRequests, u.originRoutes = b.originRoutes()
 	u.machine, u.steal, _ = procs.MachineTicks()
 	return u
 }
@@ -43,6 +44,9 @@ func (b *bench) usage(st *stack, sys *system) usage {
 // before and after it.
 func account(m *report.Measurement, before, after usage) {
 	m.OriginRequests = after.originRequests - before.originRequests
+	if by := routeCounts(before.originRoutes, after.originRoutes); len(by) > 0 {
+		m.SetExtra("origin_requests_by_route", by)
+	}
 	if m.Requests > 0 {
 		m.ServerCPUPerReq = stats.Round(float64(after.server-before.server)/procs.ClockTicks*1e6/float64(m.Requests), 2)
 		if d := after.origins - before.origins; d > 0 {
@@ -55,6 +59,18 @@ func account(m *report.Measurement, before, after usage) {
 	if steal := procs.StealPct(before.machine, before.steal, after.machine, after.steal); steal >= 0 {
 		m.SetExtra("steal_pct", steal)
 	}
+}
+
+// routeCounts is what each series gained from before to after (those that
+// gained only).
+func routeCounts(before, after map[string]int64) map[string]int64 {
+	by := map[string]int64{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			by[k] = d
+		}
+	}
+	return by
 }
 
 // settle waits (10 s at most) until the stack is idle — its processes use

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -196,6 +197,9 @@ func (b *bench) mixScenario(ctx context.Context, st *stack) error {
 		m.Rep, m.Variant = r+1, fmt.Sprintf("rate=%.0f/min", c.MixRate*60)
 		s.Measurements = append(s.Measurements, m)
 		s.Notes = append(s.Notes, timelineNote(m, res.Timeline))
+		if by, ok := m.Extra["origin_requests_by_route"].(map[string]int64); ok {
+			s.Notes = append(s.Notes, originNote(m.Rep, m.OriginRequests, m.Requests, by))
+		}
 	}
 	s.Summarize()
 	b.profileMix(ctx, st, s, spec)
@@ -215,6 +219,31 @@ func timelineNote(m *report.Measurement, t []load.Second) string {
 	}
 	b.WriteString(".")
 	return b.String()
+}
+
+// originNote says which requests of one repetition reached an origin, by
+// method, route and status, largest first: where the origins' work came
+// from.
+func originNote(rep int, origin, requests int64, by map[string]int64) string {
+	keys := slices.Collect(maps.Keys(by))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(by[b], by[a]), cmp.Compare(a, b)) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "Repetition %d: %d requests reached an origin (%.1f %% of %d), by route:", rep, origin, pct(origin, requests), requests)
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, " `%s` %.1f %%", k, pct(by[k], origin))
+	}
+	b.WriteString(".")
+	return b.String()
+}
+
+func pct(part, whole int64) float64 {
+	if whole <= 0 {
+		return 0
+	}
+	return 100 * float64(part) / float64(whole)
 }
 
 // profileMix runs the shop mix once more, for profile-dur, while

@@ -336,11 +336,73 @@ func (st *stack) alive() error {
 // originRequests is the number of requests the origins have answered so
 // far (their Prometheus counter).
 func (b *bench) originRequests() int64 {
-	var total int64
-	for _, off := range []int{portMetrics1, portMetrics2} {
-		total += int64(scrape("http://"+b.addr(off)+"/metrics", "edgeshop_origin_http_requests_total"))
-	}
+	total, _ := b.originRoutes()
 	return total
+}
+
+// originRoutes is originRequests and its split by method, route and status
+// (the counter's series, both origins summed), e.g. "GET
+// /api/products/{id}/ 200".
+func (b *bench) originRoutes() (int64, map[string]int64) {
+	var total int64
+	by := map[string]int64{}
+	for _, off := range []int{portMetrics1, portMetrics2} {
+		for labels, v := range scrapeSeries("http://"+b.addr(off)+"/metrics", "edgeshop_origin_http_requests_total") {
+			total += int64(v)
+			by[routeKey(labels)] += int64(v)
+		}
+	}
+	return total, by
+}
+
+// routeKey turns a series' labels (method="GET",route="/x",status="200")
+// into "GET /x 200": the values in the order given.
+func routeKey(labels string) string {
+	var vals []string
+	for _, kv := range strings.Split(labels, ",") {
+		_, v, ok := strings.Cut(kv, "=")
+		if ok {
+			vals = append(vals, strings.Trim(v, `"`))
+		}
+	}
+	return strings.Join(vals, " ")
+}
+
+// scrapeSeries reads every series of one metric on a Prometheus text page:
+// its value by its labels (the text between the braces, "" for none).
+// Label values with commas or escaped quotes are not expected here.
+func scrapeSeries(url, metric string) map[string]float64 {
+	got := map[string]float64{}
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return got
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), metric)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		labels := ""
+		if rest[0] == '{' {
+			end := strings.LastIndexByte(rest, '}')
+			if end < 0 {
+				continue
+			}
+			labels, rest = rest[1:end], rest[end+1:]
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			got[labels] += v
+		}
+	}
+	return got
 }
 
 // scrape sums the samples of one metric on a Prometheus text page.
