@@ -373,36 +373,52 @@ func routeKey(labels string) string {
 // Label values with commas or escaped quotes are not expected here.
 func scrapeSeries(url, metric string) map[string]float64 {
 	got := map[string]float64{}
+	pageLines(url, func(line string) {
+		if labels, v, ok := sample(line, metric); ok {
+			got[labels] += v
+		}
+	})
+	return got
+}
+
+// pageLines fetches a metrics page and hands each line to each; nothing
+// when it cannot be read.
+func pageLines(url string, each func(line string)) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(url)
 	if err != nil {
-		return got
+		return
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), metric)
-		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-			continue
-		}
-		labels := ""
-		if rest[0] == '{' {
-			end := strings.LastIndexByte(rest, '}')
-			if end < 0 {
-				continue
-			}
-			labels, rest = rest[1:end], rest[end+1:]
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
-			got[labels] += v
-		}
+		each(sc.Text())
 	}
-	return got
+}
+
+// sample reads line as a sample of metric: its labels (between the
+// braces, "" for none) and value; not ok for another metric's line (one
+// whose name only begins with metric's among them), a comment, or a value
+// that is not a number.
+func sample(line, metric string) (labels string, v float64, ok bool) {
+	rest, found := strings.CutPrefix(line, metric)
+	if !found || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+		return "", 0, false
+	}
+	if rest[0] == '{' {
+		end := strings.LastIndexByte(rest, '}')
+		if end < 0 {
+			return "", 0, false
+		}
+		labels, rest = rest[1:end], rest[end+1:]
+	}
+	f := strings.Fields(rest)
+	if len(f) == 0 {
+		return "", 0, false
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	return labels, v, err == nil
 }
 
 // scrape sums the samples of one metric on a Prometheus text page.
@@ -414,33 +430,13 @@ func scrape(url, metric string) float64 {
 // over its series, absent (0) where the page has none or cannot be read.
 func scrapeAll(url string, metrics ...string) map[string]float64 {
 	got := make(map[string]float64, len(metrics))
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(url)
-	if err != nil {
-		return got
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	pageLines(url, func(line string) {
 		for _, metric := range metrics {
-			if !strings.HasPrefix(line, metric) {
-				continue
-			}
-			rest := line[len(metric):]
-			if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-				continue
-			}
-			f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
-			if len(f) == 0 {
-				continue
-			}
-			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			if _, v, ok := sample(line, metric); ok {
 				got[metric] += v
 			}
 		}
-	}
+	})
 	return got
 }
 
