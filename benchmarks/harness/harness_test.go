@@ -308,3 +308,36 @@ func TestTimelineNote(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
+
+func TestSteadyRedoesARepetitionUnderSteal(t *testing.T) {
+	run := func(steals ...float64) (*report.Measurement, *report.Scenario, int, error) {
+		s := &report.Scenario{}
+		calls := 0
+		m, err := steady(s, 1, func() (*report.Measurement, error) {
+			if calls >= len(steals) {
+				return nil, errors.New("no more")
+			}
+			m := &report.Measurement{System: "edgeshop", Throughput: float64(1000 * (calls + 1))}
+			m.SetExtra("steal_pct", steals[calls])
+			calls++
+			return m, nil
+		})
+		return m, s, calls, err
+	}
+	m, s, calls, err := run(2.0, 0.1)
+	if err != nil || calls != 1 || m.Throughput != 1000 || len(s.Notes) != 0 || m.Extra["redone_after_steal"] != nil {
+		t.Errorf("at 2 %% steal: %d runs, kept %+v, notes %v", calls, m, s.Notes)
+	}
+	m, s, calls, err = run(23.4, 0.4)
+	if err != nil || calls != 2 || m.Throughput != 2000 || len(s.Notes) != 1 {
+		t.Fatalf("at 23.4 %% steal: %d runs, kept %+v, notes %v", calls, m, s.Notes)
+	}
+	if r, ok := m.Extra["redone_after_steal"].(map[string]any); !ok || r["steal_pct"] != 23.4 || r["throughput_rps"] != 1000.0 {
+		t.Errorf("the first run is not kept beside the second: %v", m.Extra)
+	}
+	// The run again failing: the first is kept, nothing lost.
+	m, _, calls, err = run(15)
+	if err != nil || calls != 1 || m.Throughput != 1000 {
+		t.Errorf("a failed second run: %v, kept %+v", err, m)
+	}
+}

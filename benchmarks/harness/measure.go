@@ -73,6 +73,42 @@ func routeCounts(before, after map[string]int64) map[string]int64 {
 	return by
 }
 
+// redoSteal is the share of the machine's CPU time (%) the hypervisor may
+// take for other guests during a side-by-side repetition before it is run
+// again: at 20-23 % steal (2026-12-04T031933Z) the proxy answered 34-40k
+// req/s against 70k in its repetition at 0.4 %, and one such repetition
+// of one system decides a median of three.
+const redoSteal = 10.0
+
+// steady runs measure, and runs it once more when the hypervisor took
+// redoSteal % or more of the machine's CPU time during it: the second is
+// the repetition (whatever its steal), the first is kept in its
+// extra.redone_after_steal and named in a note of s.
+func steady(s *report.Scenario, rep int, measure func() (*report.Measurement, error)) (*report.Measurement, error) {
+	m, err := measure()
+	if err != nil || stealOf(m) < redoSteal {
+		return m, err
+	}
+	again, err := measure()
+	if err != nil {
+		return m, nil
+	}
+	again.SetExtra("redone_after_steal", map[string]any{
+		"steal_pct": stealOf(m), "throughput_rps": m.Throughput, "p99_ms": m.P99, "server_cpu_us_per_req": m.ServerCPUPerReq,
+	})
+	s.Notes = append(s.Notes, fmt.Sprintf("%s, repetition %d, ran again: the hypervisor took %.1f %% of the machine's CPU during it (%.0f req/s, %.2f µs per request); the repetition kept ran at %.1f %%.",
+		again.System, rep, stealOf(m), m.Throughput, m.ServerCPUPerReq, stealOf(again)))
+	return again, nil
+}
+
+// stealOf is a measurement's steal_pct, -1 when it has none.
+func stealOf(m *report.Measurement) float64 {
+	if v, ok := m.Extra["steal_pct"].(float64); ok {
+		return v
+	}
+	return -1
+}
+
 // settle waits (10 s at most) until the stack is idle — its processes use
 // under a fifth of a core — so that one measurement's backlog (an origin
 // still working through queued writes) does not land in the next.

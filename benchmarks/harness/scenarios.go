@@ -236,11 +236,19 @@ func (b *bench) hitScenarios(ctx context.Context, st *stack, path, bodyFile stri
 	for r, order := range rotations(systems, c.Reps) {
 		for _, name := range order {
 			b.logf("hit-4k rep %d %s", r+1, name)
-			var scrapeCost, mallocs0 float64
-			if name == "edgeshop" {
-				scrapeCost, mallocs0 = b.mallocsBaseline()
-			}
-			m, err := b.wrk(ctx, st, st.systems[name], path, c.HitConns, c.HitDur)
+			var a float64
+			m, err := steady(hit, r+1, func() (*report.Measurement, error) {
+				var scrapeCost, mallocs0 float64
+				if name == "edgeshop" {
+					scrapeCost, mallocs0 = b.mallocsBaseline()
+				}
+				m, err := b.wrk(ctx, st, st.systems[name], path, c.HitConns, c.HitDur)
+				if err == nil && name == "edgeshop" {
+					a = (b.mallocs() - mallocs0 - scrapeCost) / float64(max(1, m.Requests))
+					m.SetExtra("allocs_per_request", stats.Round(a, 4))
+				}
+				return m, err
+			})
 			if err != nil {
 				if e := fail(hit, err); e != nil {
 					return e
@@ -249,8 +257,6 @@ func (b *bench) hitScenarios(ctx context.Context, st *stack, path, bodyFile stri
 			}
 			m.Rep = r + 1
 			if name == "edgeshop" {
-				a := (b.mallocs() - mallocs0 - scrapeCost) / float64(max(1, m.Requests))
-				m.SetExtra("allocs_per_request", stats.Round(a, 4))
 				allocs = append(allocs, a)
 			}
 			hit.Measurements = append(hit.Measurements, m)
@@ -284,7 +290,10 @@ func (b *bench) hitScenarios(ctx context.Context, st *stack, path, bodyFile stri
 	for r, order := range rotations(peers, c.Reps) {
 		for _, name := range order {
 			b.logf("hit-zipf rep %d %s", r+1, name)
-			m, _, err := b.loadRun(ctx, st, st.systems[name], spec)
+			m, err := steady(zipf, r+1, func() (*report.Measurement, error) {
+				m, _, err := b.loadRun(ctx, st, st.systems[name], spec)
+				return m, err
+			})
 			if err != nil {
 				if e := fail(zipf, err); e != nil {
 					return e
