@@ -127,7 +127,7 @@ func serve(s settings, log *slog.Logger) error {
 
 	// Tracing (OTEL_* variables): spans go out in the background and are
 	// flushed, within a bound, after the server has drained.
-	tel, err := telemetry.Setup(ctx, telemetry.Options{Service: "edgeshop-origin"})
+	tel, err := telemetry.Setup(ctx, telemetry.Options{Service: "edgeshop-origin", Log: log})
 	if err != nil {
 		return err
 	}

@@ -105,7 +105,7 @@ func run(ctx context.Context, s settings.Settings, log *slog.Logger, public, int
 
 	// Tracing (OTEL_* variables): spans are exported in the background and
 	// flushed, within a bound, once both listeners have stopped.
-	tel, err := telemetry.Setup(ctx, telemetry.Options{Service: "edgeshop-proxy"})
+	tel, err := telemetry.Setup(ctx, telemetry.Options{Service: "edgeshop-proxy", Log: log})
 	if err != nil {
 		return err
 	}

@@ -4,13 +4,24 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,13 +189,13 @@ func TestEncoderMatchesTheSDK(t *testing.T) {
 
 func TestExporterHeadersGzipAndErrors(t *testing.T) {
 	s := newSink(t)
-	cfg, ok, err := otlpConfigFromEnv(envMap(map[string]string{
+	cfg, err := otlpConfigFromEnv(envMap(map[string]string{
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":    s.url,
 		"OTEL_EXPORTER_OTLP_HEADERS":            "authorization=Bearer%20abc, x-tenant=shop",
 		"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "gzip",
 	}))
-	if err != nil || !ok {
-		t.Fatalf("config: %v %v", ok, err)
+	if err != nil {
+		t.Fatalf("config: %v", err)
 	}
 	x := newOTLPExporter(cfg)
 	spans := sampleSpans(t)
@@ -215,31 +226,151 @@ func envMap(m map[string]string) func(string) string {
 }
 
 func TestOTLPConfigFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca, cert, key := testPKI(t, dir)
 	for _, tc := range []struct {
 		env     map[string]string
 		url     string
-		ok      bool
 		wantErr string
 	}{
-		{nil, DefaultEndpoint + "/v1/traces", true, ""},
-		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318/"}, "http://jaeger:4318/v1/traces", true, ""},
-		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:1", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://b:2/custom"}, "https://b:2/custom", true, ""},
-		{map[string]string{"OTEL_EXPORTER_OTLP_CERTIFICATE": "/ca.pem"}, "", false, ""},
-		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "jaeger:4318"}, "", false, "OTEL_EXPORTER_OTLP_ENDPOINT"},
-		{map[string]string{"OTEL_EXPORTER_OTLP_TIMEOUT": "soon"}, "", false, "OTEL_EXPORTER_OTLP_TIMEOUT"},
-		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "zstd"}, "", false, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"},
-		{map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "", false, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{nil, DefaultEndpoint + "/v1/traces", ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318/"}, "http://jaeger:4318/v1/traces", ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:1", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://b:2/custom"}, "https://b:2/custom", ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_CERTIFICATE": ca, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": cert, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": key}, DefaultEndpoint + "/v1/traces", ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "jaeger:4318"}, "", "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TIMEOUT": "soon"}, "", "OTEL_EXPORTER_OTLP_TIMEOUT"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "zstd"}, "", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "", "OTEL_EXPORTER_OTLP_HEADERS"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_CERTIFICATE": filepath.Join(dir, "missing.pem")}, "", "OTEL_EXPORTER_OTLP_CERTIFICATE"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": notPEM}, "", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": cert}, "", "OTEL_EXPORTER_OTLP_CLIENT_KEY"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_CLIENT_KEY": key}, "", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": cert, "OTEL_EXPORTER_OTLP_CLIENT_KEY": notPEM}, "", "OTEL_EXPORTER_OTLP_CLIENT_KEY"},
 	} {
-		cfg, ok, err := otlpConfigFromEnv(envMap(tc.env))
+		cfg, err := otlpConfigFromEnv(envMap(tc.env))
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("%v: err %v, want one naming %s", tc.env, err, tc.wantErr)
 			}
 			continue
 		}
-		if err != nil || ok != tc.ok || (ok && cfg.url != tc.url) {
-			t.Errorf("%v: %+v ok=%v err=%v, want url %q ok=%v", tc.env, cfg, ok, err, tc.url, tc.ok)
+		if err != nil || cfg.url != tc.url {
+			t.Errorf("%v: %+v err=%v, want url %q", tc.env, cfg, err, tc.url)
 		}
+	}
+}
+
+// testPKI writes a certificate authority and a client certificate it
+// signed into dir, as PEM files: the CA's certificate, the client's
+// certificate and the client's key.
+func testPKI(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "edgeshop test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	clientKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "edgeshop-proxy"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, caCert, &clientKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("client.pem", "CERTIFICATE", clientDER), write("client.key", "EC PRIVATE KEY", keyDER)
+}
+
+// TestExporterTLS: spans reach a collector on https that asks for a client
+// certificate (mutual TLS) when the CERTIFICATE, CLIENT_CERTIFICATE and
+// CLIENT_KEY variables name the files; without the client certificate, or
+// without the roots that verify the collector, the export fails.
+func TestExporterTLS(t *testing.T) {
+	dir := t.TempDir()
+	clientCA, cert, key := testPKI(t, dir)
+	caPEM, err := os.ReadFile(clientCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+
+	var got atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(body, &req); err != nil || len(req.ResourceSpans) == 0 {
+			t.Errorf("the collector got %d bytes that do not decode as spans: %v", len(body), err)
+		}
+		if len(r.TLS.PeerCertificates) == 0 || r.TLS.PeerCertificates[0].Subject.CommonName != "edgeshop-proxy" {
+			t.Errorf("no client certificate: %+v", r.TLS.PeerCertificates)
+		}
+		got.Add(1)
+	}))
+	srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	srv.StartTLS()
+	defer srv.Close()
+	serverCA := filepath.Join(dir, "server-ca.pem")
+	if err := os.WriteFile(serverCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	spans := sampleSpans(t)
+	export := func(env map[string]string) error {
+		env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = srv.URL + "/v1/traces"
+		env["OTEL_EXPORTER_OTLP_TIMEOUT"] = "5000"
+		cfg, err := otlpConfigFromEnv(envMap(env))
+		if err != nil {
+			t.Fatalf("config %v: %v", env, err)
+		}
+		x := newOTLPExporter(cfg)
+		defer x.Shutdown(context.Background())
+		return x.ExportSpans(context.Background(), spans)
+	}
+	if err := export(map[string]string{"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": serverCA,
+		"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": cert, "OTEL_EXPORTER_OTLP_CLIENT_KEY": key}); err != nil {
+		t.Fatalf("mutual TLS: %v", err)
+	}
+	if got.Load() != 1 {
+		t.Fatalf("the collector got %d requests, want 1", got.Load())
+	}
+	if err := export(map[string]string{"OTEL_EXPORTER_OTLP_CERTIFICATE": serverCA}); err == nil {
+		t.Error("an export without the client certificate succeeded")
+	}
+	if err := export(map[string]string{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": cert, "OTEL_EXPORTER_OTLP_CLIENT_KEY": key}); err == nil ||
+		!strings.Contains(err.Error(), "certificate") {
+		t.Errorf("an export that cannot verify the collector: err %v, want a certificate error", err)
+	}
+	if got.Load() != 1 {
+		t.Errorf("the collector got %d requests, want 1", got.Load())
 	}
 }
 

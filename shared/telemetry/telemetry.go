@@ -8,6 +8,7 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -34,6 +34,8 @@ type Options struct {
 	Version string // service.version
 	// Getenv reads the environment; nil means os.LookupEnv.
 	Getenv func(string) (string, bool)
+	// Log takes warnings about settings; nil means slog.Default().
+	Log *slog.Logger
 }
 
 // Telemetry is a process's tracing set-up. The zero value is not usable;
@@ -70,7 +72,11 @@ func Setup(ctx context.Context, opt Options) (*Telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
-	exp, err := newExporter(ctx, env)
+	log := opt.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	exp, err := newExporter(env, log)
 	if err != nil {
 		return nil, err
 	}
@@ -99,26 +105,26 @@ func Setup(ctx context.Context, opt Options) (*Telemetry, error) {
 
 // newExporter returns the OTLP/HTTP exporter the OTEL_EXPORTER_OTLP_*
 // variables describe: edgeshop's own (otlp.go), which writes the protobuf
-// request directly, or the SDK's otlptracehttp where TLS client settings
-// are asked for. Spans are worth less than requests: neither retries, so
-// a dead collector fails each batch quickly and the queue keeps moving.
-func newExporter(ctx context.Context, env func(string) string) (sdktrace.SpanExporter, error) {
-	cfg, ok, err := otlpConfigFromEnv(env)
+// request directly. Spans are worth less than requests: it never retries,
+// so a dead collector fails each batch quickly and the queue keeps moving.
+//
+// EDGESHOP_OTLP_EXPORTER=sdk chose the SDK's otlptracehttp exporter until
+// it was taken out of the binaries; what edgeshop's sends decodes to what
+// that one sent (TestEncoderMatchesTheSDK), so the setting is kept as a
+// warning rather than a start that fails.
+func newExporter(env func(string) string, log *slog.Logger) (sdktrace.SpanExporter, error) {
+	cfg, err := otlpConfigFromEnv(env)
 	if err != nil {
 		return nil, err
 	}
-	if ok && !strings.EqualFold(env("EDGESHOP_OTLP_EXPORTER"), "sdk") {
-		return newOTLPExporter(cfg), nil
+	switch v := env("EDGESHOP_OTLP_EXPORTER"); {
+	case v == "" || strings.EqualFold(v, "edgeshop"):
+	case strings.EqualFold(v, "sdk"):
+		log.Warn("EDGESHOP_OTLP_EXPORTER=sdk: the SDK's exporter is no longer built in; edgeshop's sends the same OTLP/HTTP requests")
+	default:
+		log.Warn("EDGESHOP_OTLP_EXPORTER: unknown value, edgeshop's exporter is used", "value", v)
 	}
-	expOpts := []otlptracehttp.Option{otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false})}
-	if env("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
-		expOpts = append(expOpts, otlptracehttp.WithEndpointURL(DefaultEndpoint+"/v1/traces"))
-	}
-	exp, err := otlptracehttp.New(ctx, expOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("setting OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
-	}
-	return exp, nil
+	return newOTLPExporter(cfg), nil
 }
 
 func (t *Telemetry) install() {

@@ -124,3 +124,33 @@ func TestLogLinesCarryTraceIDs(t *testing.T) {
 		t.Errorf("log line without a span has a trace_id: %s", buf.String())
 	}
 }
+
+// TestSDKExporterSettingStillStarts: EDGESHOP_OTLP_EXPORTER=sdk named the
+// SDK's exporter, no longer built in. A process with it set still starts,
+// sends its spans with edgeshop's exporter and says so in a warning; no
+// warning without it.
+func TestSDKExporterSettingStillStarts(t *testing.T) {
+	for _, tc := range []struct{ value, warn string }{
+		{"sdk", "no longer built in"},
+		{"edgeshop", ""},
+		{"", ""},
+		{"grpc", "unknown value"},
+	} {
+		var buf bytes.Buffer
+		env := map[string]string{"EDGESHOP_OTLP_EXPORTER": tc.value, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}
+		tel, err := Setup(context.Background(), Options{Service: "test", Log: slog.New(slog.NewTextHandler(&buf, nil)),
+			Getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+		if err != nil {
+			t.Fatalf("%q: %v", tc.value, err)
+		}
+		if _, ok := tel.queue.exp.(*otlpExporter); !ok {
+			t.Errorf("%q: exporter %T, want edgeshop's", tc.value, tel.queue.exp)
+		}
+		if tc.warn == "" && buf.Len() > 0 || tc.warn != "" && !strings.Contains(buf.String(), tc.warn) {
+			t.Errorf("%q: logged %q, want %q", tc.value, buf.String(), tc.warn)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = tel.Shutdown(ctx)
+		cancel()
+	}
+}
