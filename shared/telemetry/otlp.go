@@ -25,10 +25,9 @@ import (
 // reads the same OTEL_EXPORTER_OTLP_* variables as the SDK's otlptracehttp
 // exporter (see otlpConfigFromEnv), TLS client settings included, and is
 // the only exporter built in: the SDK's linked gRPC and its generated
-// code into both binaries (40 % of the proxy's file, 2 MiB of its
+// code into both binaries (40 % of the proxy's file, 2-6 MiB of its
 // resident memory, which the memory goal of benchmarks/ had no room
-// for). It never retries: the queue counts a failed
-// batch as dropped.
+// for). It never retries: the queue counts a failed batch as dropped.
 type otlpExporter struct {
 	cfg    otlpConfig
 	client *http.Client
