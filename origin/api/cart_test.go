@@ -684,3 +684,52 @@ func TestUsersCannotReachOthersData(t *testing.T) {
 		t.Errorf("alice's views changed:\n%s\nwas\n%s", after, aliceBefore)
 	}
 }
+
+// The cart reads do not look the signed-in user up before they run
+// (signedIn): their own read tells a deleted user from an empty cart. A
+// deleted user's token gets the same 401 there as on every user route,
+// whether their cart had lines (the foreign key deleted them with the
+// user) or not, and nothing of theirs is answered.
+func TestCartReadsRefuseADeletedUsersToken(t *testing.T) {
+	s := cartServer(t)
+	carol := s.signUp(t, "carol") // keeps an empty cart
+	if r := s.call(t, "POST", "/api/cart/add/", s.alice, `{"product":3,"quantity":2}`); r.status != http.StatusOK {
+		t.Fatalf("add: %d %s", r.status, r.body)
+	}
+	for _, c := range []struct{ token, count, cart string }{
+		{s.alice, `{"cart_count":1}`, `"quantity":2`},
+		{carol, `{"cart_count":0}`, `[]`},
+	} {
+		if r := s.call(t, "GET", "/api/cart/count/", c.token, ""); r.status != http.StatusOK || string(r.body) != c.count {
+			t.Errorf("count before delete: %d %s, want %s", r.status, r.body, c.count)
+		}
+		if r := s.call(t, "GET", "/api/cart/me/", c.token, ""); r.status != http.StatusOK || !bytes.Contains(r.body, []byte(c.cart)) {
+			t.Errorf("cart before delete: %d %s, want %s in it", r.status, r.body, c.cart)
+		}
+	}
+	for _, name := range []string{"alice", "carol"} {
+		if _, err := s.db.Exec("DELETE FROM users WHERE username = ?", name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, token := range []string{s.alice, carol} {
+		for _, path := range []string{"/api/cart/me/", "/api/cart/count/"} {
+			b := checkError(t, s.call(t, "GET", path, token, ""), http.StatusUnauthorized)
+			if b["code"] != "token_not_valid" {
+				t.Errorf("GET %s with a deleted user's token: %v", path, b)
+			}
+		}
+	}
+	// Bob's cart is his own as before.
+	if r := s.call(t, "GET", "/api/cart/count/", s.bob, ""); r.status != http.StatusOK || string(r.body) != `{"cart_count":0}` {
+		t.Errorf("bob's count: %d %s", r.status, r.body)
+	}
+	// No token and a bad one are refused as on the other user routes.
+	for _, c := range []struct{ token, code string }{{"", "not_authenticated"}, {"not-a-token", "token_not_valid"}} {
+		for _, path := range []string{"/api/cart/me/", "/api/cart/count/"} {
+			if b := checkError(t, s.call(t, "GET", path, c.token, ""), http.StatusUnauthorized); b["code"] != c.code {
+				t.Errorf("GET %s with token %q: %v", path, c.token, b)
+			}
+		}
+	}
+}

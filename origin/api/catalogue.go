@@ -143,6 +143,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &ae) {
 		if errors.Is(err, store.ErrNotFound) {
 			err = errNotFound("not found")
+		} else if errors.Is(err, store.ErrNoUser) {
+			err = errBadToken // the token's user was deleted (signedIn)
 		} else if r.Context().Err() == nil {
 			a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}

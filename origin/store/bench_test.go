@@ -92,7 +92,9 @@ func BenchmarkCartLines(b *testing.B) {
 // 20 lines (5 products in 2 sizes and 2 colours) added in turn with the
 // others', over a 100,000-product catalogue. In "cart" each op is a cart
 // read and a cart count, as /api/cart/me/ and /api/cart/count/ run them; in
-// "user" it is the signed-in user's lookup every user route makes first.
+// "user" it is the signed-in user's lookup the other user routes make
+// first; the cart reads no longer do (they report ErrNoUser themselves),
+// so "user" is what each of them saves.
 // read-calls/op is the read(2) and pread(2) calls the process made per op
 // (Linux): about one per page SQLite reads again.
 func BenchmarkCartReadAfterWrite(b *testing.B) {

@@ -104,8 +104,15 @@ const (
 		ON CONFLICT(user_id, product_id, size, color)
 		DO UPDATE SET quantity = quantity + excluded.quantity
 		WHERE quantity + excluded.quantity <= 99`
-	sqlCartDelete   = `DELETE FROM cart_lines WHERE id = ? AND user_id = ?`
-	sqlCartCount    = `SELECT count(*) FROM cart_lines WHERE user_id = ?`
+	sqlCartDelete = `DELETE FROM cart_lines WHERE id = ? AND user_id = ?`
+	// A cart's count, or -1 when the user does not exist. A count above 0
+	// says they do (the foreign key deletes a user's lines with them), so
+	// SQLite reads the users row, in the CASE's second branch, only for an
+	// empty cart.
+	sqlCartCount = `SELECT CASE WHEN count(*) > 0 THEN count(*)
+		WHEN EXISTS (SELECT 1 FROM users WHERE id = ?) THEN 0 ELSE -1 END
+		FROM cart_lines WHERE user_id = ?`
+	sqlUserExists   = `SELECT 1 FROM users WHERE id = ?`
 	sqlCartQuantity = `UPDATE cart_lines SET quantity = ? WHERE id = ? AND user_id = ?`
 
 	addressCols       = `id, user_id, is_default, address, phone, address_type, created_at`
@@ -179,7 +186,8 @@ func scanCartLine(row rowScanner) (CartLine, error) {
 }
 
 // CartLines returns the user's cart, newest line first, each with its
-// product.
+// product; ErrNoUser when there is no such user (read in the same
+// transaction as the cart).
 func (s *Store) CartLines(ctx context.Context, user int64) ([]CartLine, error) {
 	lines, err := s.cartLines(ctx, user)
 	if err != nil {
@@ -224,8 +232,13 @@ func (s *Store) cartLines(ctx context.Context, user int64) ([]CartLine, error) {
 		}
 		lines = append(lines, l)
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(lines) == 0 {
-		return lines, err
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	if len(lines) == 0 {
+		// Lines say that the user exists (the foreign key deletes them
+		// with the user); no lines may mean there is no such user.
+		return lines, userExists(ctx, s, tx, user)
 	}
 	if s.cartProductsKept(gen, lines) {
 		return lines, nil
@@ -250,6 +263,26 @@ func (s *Store) cartLines(ctx context.Context, user int64) ([]CartLine, error) {
 	}
 	s.products.put(gen, products)
 	return lines, nil
+}
+
+// userExists is nil when the user exists in tx's snapshot, else ErrNoUser.
+func userExists(ctx context.Context, s *Store, tx *sql.Tx, user int64) error {
+	st, err := s.stmt(ctx, sqlUserExists)
+	if err != nil {
+		return err
+	}
+	rows, err := txQuery(ctx, tx, st, sqlUserExists, user)
+	if err != nil {
+		return err
+	}
+	found := rows.Next()
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("look up user %d: %w", user, err)
+	}
+	if !found {
+		return ErrNoUser
+	}
+	return nil
 }
 
 // cartProductsKept fills in the lines' products from the cache if it holds
@@ -302,11 +335,15 @@ func (s *Store) DeleteCartLine(ctx context.Context, user, id int64) error {
 	})
 }
 
-// CartCount returns how many lines the user's cart has.
+// CartCount returns how many lines the user's cart has; ErrNoUser when
+// there is no such user (in the same statement).
 func (s *Store) CartCount(ctx context.Context, user int64) (int64, error) {
 	var n int64
-	if err := s.queryRow(ctx, sqlCartCount, user).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, sqlCartCount, user, user).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count cart of user %d: %w", user, err)
+	}
+	if n < 0 {
+		return 0, ErrNoUser
 	}
 	return n, nil
 }

@@ -303,7 +303,7 @@ func TestCartQueriesUseIndexes(t *testing.T) {
 		"address count": sqlAddressCount, "clear default": sqlClearDefault,
 		"address insert": sqlAddressInsert, "address delete": sqlAddressDelete,
 		"make default": sqlMakeDefault, "newest address": sqlNewestAddress,
-		"has default address": sqlHasDefaultAddr,
+		"has default address": sqlHasDefaultAddr, "user exists": sqlUserExists,
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := make([]any, strings.Count(query, "?"))
@@ -422,4 +422,35 @@ func TestCartLinesCarryTheirProducts(t *testing.T) {
 		t.Fatal(err)
 	}
 	check([]CartItem{adds[1], adds[3], adds[4]})
+}
+
+// The cart reads tell a missing user (ErrNoUser) from an empty cart, each
+// in its own one read: a user who never existed, and one deleted with
+// lines in their cart (the foreign key deletes those with them).
+func TestCartReadsReportAMissingUser(t *testing.T) {
+	s, alice, bob := cartTestStore(t)
+	ctx := context.Background()
+	if err := s.AddToCart(ctx, alice, CartItem{ProductID: 1, Quantity: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if lines, err := s.CartLines(ctx, bob); err != nil || len(lines) != 0 || lines == nil {
+		t.Errorf("bob's empty cart: %v, %v", lines, err)
+	}
+	if n, err := s.CartCount(ctx, bob); err != nil || n != 0 {
+		t.Errorf("bob's count: %d, %v", n, err)
+	}
+	if n, err := s.CartCount(ctx, alice); err != nil || n != 1 {
+		t.Errorf("alice's count: %d, %v", n, err)
+	}
+	if err := s.DeleteUser(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{alice, bob + 1000} {
+		if lines, err := s.CartLines(ctx, id); !errors.Is(err, ErrNoUser) || lines != nil {
+			t.Errorf("cart of missing user %d: %v, %v; want ErrNoUser", id, lines, err)
+		}
+		if n, err := s.CartCount(ctx, id); !errors.Is(err, ErrNoUser) || n != 0 {
+			t.Errorf("count of missing user %d: %d, %v; want ErrNoUser", id, n, err)
+		}
+	}
 }

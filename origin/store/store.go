@@ -32,6 +32,12 @@ var migrations embed.FS
 // ErrNotFound means the row does not exist (or is not the caller's).
 var ErrNotFound = errors.New("not found")
 
+// ErrNoUser means the user a call names does not exist: deleted since
+// their token was issued. The reads of a signed-in user's cart
+// (CartLines, CartCount) report it themselves, from the read they make
+// anyway, so that the route needs no lookup of the user of its own.
+var ErrNoUser = errors.New("no such user")
+
 // ErrBusy means a write waited its bound (Options.WriteWait) for the
 // database's write lock, held by another connection or process, and gave
 // up; nothing was written. ErrFull means the disk or the database is full
