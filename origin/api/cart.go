@@ -44,7 +44,7 @@ func (a *API) cartRoutes() {
 	r.handle("GET", "/api/wishlist/toggle/", a.user(a.toggleWishlist))
 	r.handle("POST", "/api/wishlist/toggle/", a.user(a.toggleWishlist))
 	r.handle("GET", "/api/cart/me/", a.signedIn(a.cart))
-	r.handle("POST", "/api/cart/add/", a.user(a.addToCart))
+	r.handle("POST", "/api/cart/add/", a.signedIn(a.addToCart))
 	r.handle("DELETE", "/api/cart/delete/", a.user(a.deleteCartLine))
 	r.handle("GET", "/api/cart/count/", a.signedIn(a.cartCount))
 	r.handle("PATCH", "/api/cart/update/", a.user(a.updateCartLine))
@@ -163,7 +163,7 @@ func variantField(v validation, field string, s *string) string {
 	return *s
 }
 
-func (a *API) addToCart(w http.ResponseWriter, r *http.Request, _ params, u store.User) {
+func (a *API) addToCart(w http.ResponseWriter, r *http.Request, _ params, user int64) {
 	var in struct {
 		Product  *int64  `json:"product"`
 		Size     *string `json:"size"`
@@ -171,7 +171,7 @@ func (a *API) addToCart(w http.ResponseWriter, r *http.Request, _ params, u stor
 		Quantity *int64  `json:"quantity"`
 	}
 	if err := decodeJSON(r, &in); err != nil {
-		a.fail(w, r, err)
+		a.failSignedIn(w, r, user, err)
 		return
 	}
 	v := validation{}
@@ -190,15 +190,15 @@ func (a *API) addToCart(w http.ResponseWriter, r *http.Request, _ params, u stor
 	item.Size = variantField(v, "size", in.Size)
 	item.Color = variantField(v, "color", in.Color)
 	if err := v.err(); err != nil {
-		a.fail(w, r, err)
+		a.failSignedIn(w, r, user, err)
 		return
 	}
-	err := a.cfg.Shop.AddToCart(r.Context(), u.ID, item)
+	err := a.cfg.Shop.AddToCart(r.Context(), user, item)
 	if errors.Is(err, store.ErrCartQuantity) {
 		err = errCartLimit
 	}
 	if err != nil {
-		a.fail(w, r, notFoundAs(err, errNoProduct))
+		a.failSignedIn(w, r, user, notFoundAs(err, errNoProduct))
 		return
 	}
 	writeJSON(w, http.StatusOK, []byte(`{"message":"Item added to cart"}`))

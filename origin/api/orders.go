@@ -29,7 +29,7 @@ const (
 
 func (a *API) orderRoutes() {
 	r := a.router
-	r.handle("POST", "/api/order/create/", a.user(a.createOrder))
+	r.handle("POST", "/api/order/create/", a.signedIn(a.createOrder))
 	r.handle("GET", "/api/order/list/me/", a.user(a.myOrders))
 	r.handle("PATCH", "/api/order/update/", a.user(a.updateOrder))
 }
@@ -221,19 +221,19 @@ func newOrder(user int64, in *orderInput) (store.NewOrder, error) {
 // Idempotency-Key the first response is kept with the order, in its
 // transaction, and replayed to retries with the same body; the body is
 // compared by its SHA-256, byte for byte.
-func (a *API) createOrder(w http.ResponseWriter, r *http.Request, _ params, u store.User) {
+func (a *API) createOrder(w http.ResponseWriter, r *http.Request, _ params, user int64) {
 	key, err := idempotencyKey(r)
 	if err != nil {
-		a.fail(w, r, err)
+		a.failSignedIn(w, r, user, err)
 		return
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			a.fail(w, r, errTooLarge())
+			a.failSignedIn(w, r, user, errTooLarge())
 		} else {
-			a.fail(w, r, errBadRequest("bad_body", "could not read request body"))
+			a.failSignedIn(w, r, user, errBadRequest("bad_body", "could not read request body"))
 		}
 		return
 	}
@@ -242,12 +242,12 @@ func (a *API) createOrder(w http.ResponseWriter, r *http.Request, _ params, u st
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	var in orderInput
 	if err := decodeJSON(r, &in); err != nil {
-		a.fail(w, r, err)
+		a.failSignedIn(w, r, user, err)
 		return
 	}
-	order, err := newOrder(u.ID, &in)
+	order, err := newOrder(user, &in)
 	if err != nil {
-		a.fail(w, r, err)
+		a.failSignedIn(w, r, user, err)
 		return
 	}
 	var idem *store.Idempotency
@@ -261,6 +261,9 @@ func (a *API) createOrder(w http.ResponseWriter, r *http.Request, _ params, u st
 	var pe *store.ProductError
 	switch {
 	case err == nil:
+	case a.userGone(r, user):
+		a.fail(w, r, errBadToken)
+		return
 	case errors.As(err, &pe) && errors.Is(pe.Err, store.ErrOutOfStock):
 		writeProductError(w, productError{&apiError{status: http.StatusConflict, code: "out_of_stock",
 			detail: fmt.Sprintf("not enough stock for product %d", pe.ProductID)}, pe.ProductID})

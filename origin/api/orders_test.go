@@ -791,3 +791,59 @@ func TestOrderListPages(t *testing.T) {
 		checkOrderError(t, s.call(t, "GET", "/api/order/list/me/?"+q, u.token, ""), http.StatusBadRequest, "")
 	}
 }
+
+// The cart add and the order routes do not look the signed-in user up
+// before they run (signedIn): what they write proves the user exists, and
+// only a failure looks them up. A deleted user's still-valid token gets
+// 401 token_not_valid on both, whatever else is wrong with the request,
+// as every user route answers it, and writes nothing.
+func TestWritesRefuseADeletedUsersToken(t *testing.T) {
+	s := newOrderShop(t)
+	alice, bob := s.user(t, "alice"), s.user(t, "bob")
+	// Alice's cart has a line, so the add below would only update it.
+	if r := s.call(t, "POST", "/api/cart/add/", alice.token, `{"product":2}`); r.status != http.StatusOK {
+		t.Fatalf("add: %d %s", r.status, r.body)
+	}
+	if r := s.call(t, "POST", "/api/order/create/", alice.token, orderBody(alice.address, orderLine(1, 1)),
+		"Idempotency-Key", "first"); r.status != http.StatusCreated {
+		t.Fatalf("order: %d %s", r.status, r.body)
+	}
+	s.exec(t, "DELETE FROM users WHERE id = ?", alice.id)
+	before := s.fingerprint(t)
+	lines := s.int(t, "SELECT count(*) FROM cart_lines")
+	for _, c := range []struct{ path, body string }{
+		{"/api/cart/add/", `{"product":2}`},                               // would update a line (deleted with her)
+		{"/api/cart/add/", `{"product":3,"quantity":1}`},                  // would insert one
+		{"/api/cart/add/", `{"product":999999}`},                          // no such product
+		{"/api/cart/add/", `{}`},                                          // invalid
+		{"/api/cart/add/", `not json`},                                    // malformed
+		{"/api/order/create/", orderBody(alice.address, orderLine(1, 1))}, // her address went with her
+		{"/api/order/create/", orderBody(bob.address, orderLine(1, 1))},   // not hers
+		{"/api/order/create/", orderBody(alice.address, orderLine(1, 1000))},
+		{"/api/order/create/", `{"items":[]}`},
+	} {
+		for _, key := range []string{"", "first"} { // a replay of her first order too
+			var header []string
+			if key != "" {
+				header = []string{"Idempotency-Key", key}
+			}
+			r := s.call(t, "POST", c.path, alice.token, c.body, header...)
+			if r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), `"code":"token_not_valid"`) {
+				t.Errorf("POST %s %s (Idempotency-Key %q): %d %s", c.path, c.body, key, r.status, r.body)
+			}
+		}
+	}
+	if after := s.fingerprint(t); after != before {
+		t.Errorf("orders or stock changed: %s, then %s", before, after)
+	}
+	if n := s.int(t, "SELECT count(*) FROM cart_lines"); n != lines {
+		t.Errorf("cart lines: %d, then %d", lines, n)
+	}
+	// Bob, who exists, still gets the request's own errors.
+	checkOrderError(t, s.call(t, "POST", "/api/cart/add/", bob.token, `{}`), http.StatusBadRequest, "invalid")
+	checkOrderError(t, s.call(t, "POST", "/api/order/create/", bob.token, orderBody(alice.address, orderLine(1, 1))),
+		http.StatusBadRequest, "invalid_address")
+	if r := s.call(t, "POST", "/api/order/create/", bob.token, orderBody(bob.address, orderLine(1, 1))); r.status != http.StatusCreated {
+		t.Errorf("bob's order: %d %s", r.status, r.body)
+	}
+}

@@ -174,6 +174,27 @@ func (a *API) signedIn(h userIDHandler) handlerFunc {
 	}
 }
 
+// userGone reports whether a signedIn route's user no longer exists. A
+// write route asks it only when it fails: a write that succeeded proves
+// that the user exists, since the rows it wrote or matched (a cart line,
+// an order's address, an idempotency key) are deleted with the user (the
+// schema's foreign keys). A failed lookup counts as not gone: the route's
+// own error is answered then.
+func (a *API) userGone(r *http.Request, user int64) bool {
+	_, err := a.cfg.Shop.UserByID(r.Context(), user)
+	return errors.Is(err, store.ErrNotFound)
+}
+
+// failSignedIn answers err for a signedIn write route, or 401 as user
+// would (token_not_valid) when the token's user was deleted: a deleted
+// user's token is refused before anything about the request is.
+func (a *API) failSignedIn(w http.ResponseWriter, r *http.Request, user int64, err error) {
+	if errors.Is(err, store.ErrNoUser) || a.userGone(r, user) {
+		err = errBadToken
+	}
+	a.fail(w, r, err)
+}
+
 // staff wraps h so it runs only for a staff user (403 for others).
 func (a *API) staff(h userHandler) handlerFunc {
 	return a.user(func(w http.ResponseWriter, r *http.Request, p params, u store.User) {
