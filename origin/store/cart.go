@@ -238,7 +238,7 @@ func (s *Store) cartLines(ctx context.Context, user int64) ([]CartLine, error) {
 	if len(lines) == 0 {
 		// Lines say that the user exists (the foreign key deletes them
 		// with the user); no lines may mean there is no such user.
-		return lines, userExists(ctx, s, tx, user)
+		return lines, s.userExists(ctx, tx, user)
 	}
 	if s.cartProductsKept(gen, lines) {
 		return lines, nil
@@ -266,7 +266,7 @@ func (s *Store) cartLines(ctx context.Context, user int64) ([]CartLine, error) {
 }
 
 // userExists is nil when the user exists in tx's snapshot, else ErrNoUser.
-func userExists(ctx context.Context, s *Store, tx *sql.Tx, user int64) error {
+func (s *Store) userExists(ctx context.Context, tx *sql.Tx, user int64) error {
 	st, err := s.stmt(ctx, sqlUserExists)
 	if err != nil {
 		return err
