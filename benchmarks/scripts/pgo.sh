@@ -26,6 +26,12 @@ for d in "${dirs[@]}"; do
   done
   proxy+=("$d/proxy-hit-cpu.pprof" "$d/proxy-mix-cpu.pprof"); origin+=("$d/origin-mix-cpu.pprof")
 done
-go tool pprof -proto "${proxy[@]}" > proxy/default.pgo
-go tool pprof -proto "${origin[@]}" > origin/default.pgo
+# Written aside and moved in only when both merges succeeded: a failed
+# merge leaves the committed profiles as they were.
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+go tool pprof -proto "${proxy[@]}" > "$tmp/proxy.pgo"
+go tool pprof -proto "${origin[@]}" > "$tmp/origin.pgo"
+[ -s "$tmp/proxy.pgo" ] && [ -s "$tmp/origin.pgo" ] || { echo "a merged profile is empty" >&2; exit 1; }
+mv "$tmp/proxy.pgo" proxy/default.pgo
+mv "$tmp/origin.pgo" origin/default.pgo
 echo "proxy/default.pgo and origin/default.pgo from: ${dirs[*]}"
