@@ -2,8 +2,8 @@
 # A/B two proxy binaries on the cache-hit path: each in front of the same
 # origin, pinned to CPU 0, wrk -t1 -c64 pinned to CPU 1, measured in ABBA
 # order REPS times. For each run it prints req/s and the proxy's CPU time
-# per request (utime+stime from /proc/<pid>/stat over the run), then the
-# median of the paired ratios B/A. Used to decide whether a hit-path change
+# per request (utime+stime from /proc/<pid>/stat over the run) and wrk's
+# p99, then the median of the paired ratios B/A. Used to decide whether a hit-path change
 # pays (the machine is shared and noisy: only ratios within one run count).
 #   benchmarks/scripts/proxy-ab.sh PROXY_A PROXY_B [duration] [reps] [page_size]
 # e.g. git worktree add /tmp/base HEAD~1 && (cd /tmp/base && go build -o /tmp/proxy-a ./proxy)
@@ -30,27 +30,28 @@ for n in A B; do for i in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:${por
   echo "$n: $(curl -s -D- -o /dev/null "http://127.0.0.1:${port[$n]}$URL_PATH" | grep -i '^cache-status' | tr -d '\r'), $(curl -s "http://127.0.0.1:${port[$n]}$URL_PATH" | wc -c) bytes"; done
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-run() { # name -> "rps cpu_us_per_req"
-  local n=$1 t0 t1 out rps reqs
+run() { # name -> "rps cpu_us_per_req p99_ms"
+  local n=$1 t0 t1 out rps reqs p99
   t0=$(ticks "${pid[$n]}")
-  out=$(taskset -c 1 wrk -t1 -c64 -d"$DUR" "http://127.0.0.1:${port[$n]}$URL_PATH")
+  out=$(taskset -c 1 wrk -t1 -c64 -d"$DUR" --latency "http://127.0.0.1:${port[$n]}$URL_PATH")
   t1=$(ticks "${pid[$n]}")
   if grep -q "Non-2xx\|Socket errors" <<<"$out"; then echo "$n: errors, measurement invalid" >&2; echo "$out" >&2; exit 1; fi
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-  python3 -c "print($rps, round(($t1-$t0)/$hz*1e6/$reqs, 2))"
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/, "", v); v/=1000} else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) {sub(/s$/, "", v); v*=1000}; print v}' <<<"$out")
+  python3 -c "print($rps, round(($t1-$t0)/$hz*1e6/$reqs, 2), $p99)"
 }
-rr=(); cr=()
+rr=(); cr=(); lr=()
 for r in $(seq 1 "$REPS"); do
   order=(A B); [ $((r % 2)) = 0 ] && order=(B A)
   declare -A got=()
   for n in "${order[@]}"; do got[$n]=$(run "$n"); done
-  read -r ra ca <<<"${got[A]}"; read -r rb cb <<<"${got[B]}"
-  echo "rep $r (${order[*]}): A $ra req/s ${ca} µs/req | B $rb req/s ${cb} µs/req"
-  rr+=("$(python3 -c "print($rb/$ra)")"); cr+=("$(python3 -c "print($cb/$ca)")")
+  read -r ra ca la <<<"${got[A]}"; read -r rb cb lb <<<"${got[B]}"
+  echo "rep $r (${order[*]}): A $ra req/s ${ca} µs/req p99 ${la} ms | B $rb req/s ${cb} µs/req p99 ${lb} ms"
+  rr+=("$(python3 -c "print($rb/$ra)")"); cr+=("$(python3 -c "print($cb/$ca)")"); lr+=("$(python3 -c "print($lb/$la)")")
 done
-python3 - "${rr[*]}" "${cr[*]}" <<'PY'
+python3 - "${rr[*]}" "${cr[*]}" "${lr[*]}" <<'PY'
 import sys, statistics as st
-r=[float(x) for x in sys.argv[1].split()]; c=[float(x) for x in sys.argv[2].split()]
-print(f"B/A req/s: median {st.median(r):.3f} (range {min(r):.3f}-{max(r):.3f}); B/A CPU per request: median {st.median(c):.3f} (range {min(c):.3f}-{max(c):.3f})")
+r=[float(x) for x in sys.argv[1].split()]; c=[float(x) for x in sys.argv[2].split()]; l=[float(x) for x in sys.argv[3].split()]
+print(f"B/A req/s: median {st.median(r):.3f} (range {min(r):.3f}-{max(r):.3f}); B/A CPU per request: median {st.median(c):.3f} (range {min(c):.3f}-{max(c):.3f}); B/A p99: median {st.median(l):.3f} (range {min(l):.3f}-{max(l):.3f})")
 PY
 echo "path $URL_PATH, wrk -t1 -c64 -d$DUR, proxies on CPU 0, wrk on CPU 1, nproc=$(nproc), ABBA order"

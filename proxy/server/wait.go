@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -217,6 +218,7 @@ func (c *strictConn) sendHeldAndWait(h *heldWrites, b *[]byte) error {
 		}
 	}
 	h.sending = b
+	yieldBeforeSend()
 	n, all, err := h.w.SendAndWait(*b)
 	h.sending = nil
 	if !all {
@@ -231,6 +233,21 @@ func (c *strictConn) sendHeldAndWait(h *heldWrites, b *[]byte) error {
 	}
 	return nil
 }
+
+// yieldBeforeSend lets the goroutines already runnable go before a held
+// write goes out. They are mostly the other connections the poller woke
+// in the same round: each reads and answers its request and reaches its
+// own held write, and then the round's answers go out back to back,
+// instead of one per request's worth of work. A client then finds several
+// answers ready per wake-up and sleeps less: on the 4 KB hit, wrk made
+// 0.15-0.23 epoll_wait calls and 0.012-0.024 context switches per request
+// instead of 0.93-1.44 and 0.075-0.138. With wrk on one core that is
+// throughput, and the round's last connections wait less: 1.05x req/s,
+// 0.95x the proxy's CPU per hit and 0.80x wrk's p99 (median of 8 ABBA
+// pairs of benchmarks/scripts/proxy-ab.sh; p99 lower in every pair).
+// With nothing else runnable Gosched returns at once; a round's first
+// answer waits at most for the round's other requests' work.
+func yieldBeforeSend() { runtime.Gosched() }
 
 // notePipelining turns held writes off for good once a read held the
 // start of a request after the end of another: the client pipelines.
