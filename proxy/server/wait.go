@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -218,7 +219,9 @@ func (c *strictConn) sendHeldAndWait(h *heldWrites, b *[]byte) error {
 		}
 	}
 	h.sending = b
-	yieldBeforeSend()
+	if singleP(deadlineOffset(now)) {
+		yieldBeforeSend()
+	}
 	n, all, err := h.w.SendAndWait(*b)
 	h.sending = nil
 	if !all {
@@ -235,19 +238,44 @@ func (c *strictConn) sendHeldAndWait(h *heldWrites, b *[]byte) error {
 }
 
 // yieldBeforeSend lets the goroutines already runnable go before a held
-// write goes out. They are mostly the other connections the poller woke
-// in the same round: each reads and answers its request and reaches its
-// own held write, and then the round's answers go out back to back,
-// instead of one per request's worth of work. A client then finds several
-// answers ready per wake-up and sleeps less: on the 4 KB hit, wrk made
-// 0.15-0.23 epoll_wait calls and 0.012-0.024 context switches per request
-// instead of 0.93-1.44 and 0.075-0.138. With wrk on one core that is
-// throughput, and the round's last connections wait less: 1.05x req/s,
-// 0.95x the proxy's CPU per hit and 0.80x wrk's p99 (median of 8 ABBA
-// pairs of benchmarks/scripts/proxy-ab.sh; p99 lower in every pair).
-// With nothing else runnable Gosched returns at once; a round's first
-// answer waits at most for the round's other requests' work.
+// write goes out, where the process has one scheduler slot (GOMAXPROCS 1,
+// as when the proxy is pinned to one core: singleP). They are then the
+// other connections the poller woke in the same round: each reads and
+// answers its request and reaches its own held write, and the round's
+// answers go out back to back, instead of one per request's worth of
+// work. A client finds several answers ready per wake-up and sleeps less:
+// on the 4 KB hit, wrk made 0.15-0.23 epoll_wait calls and 0.012-0.024
+// context switches per request instead of 0.93-1.44 and 0.075-0.138. With
+// wrk on one core that is throughput, and the round's last connections
+// wait less: 1.05x req/s, 0.95x the proxy's CPU per hit and 0.80x wrk's
+// p99 (median of 8 ABBA pairs of benchmarks/scripts/proxy-ab.sh; p99
+// lower in every pair). With nothing else runnable Gosched returns at
+// once; a round's first answer waits at most for the round's other
+// requests' work.
+//
+// With more slots it does not pay: Gosched wakes an idle slot's thread,
+// which takes the goroutine over (no batching, a futex and a migration
+// per answer). In the shop mix, where the proxy runs on both cores, the
+// proxy's CPU per request rose by about 1.5 µs in 2 of 3 pairs.
 func yieldBeforeSend() { runtime.Gosched() }
+
+// procs caches runtime.GOMAXPROCS (which takes the scheduler's lock) for
+// singleP, read again at most once a second: the runtime may change it
+// while running (a container's CPU limit changing).
+var procs struct {
+	n  atomic.Int32
+	at atomic.Int64 // deadlineOffset of the last read; 0: never read
+}
+
+// singleP reports whether the process has one scheduler slot; now is a
+// deadlineOffset.
+func singleP(now time.Duration) bool {
+	if at := procs.at.Load(); at == 0 || now-time.Duration(at) > time.Second || now < time.Duration(at) {
+		procs.n.Store(int32(runtime.GOMAXPROCS(0)))
+		procs.at.Store(int64(now))
+	}
+	return procs.n.Load() == 1
+}
 
 // notePipelining turns held writes off for good once a read held the
 // start of a request after the end of another: the client pipelines.

@@ -1,6 +1,31 @@
 package server
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+	"time"
+)
+
+// singleP follows GOMAXPROCS, read again once a second has passed.
+func TestSingleP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	base := deadlineOffset(time.Now())
+	procs.at.Store(0)
+	if !singleP(base) {
+		t.Fatal("GOMAXPROCS 1: singleP false")
+	}
+	runtime.GOMAXPROCS(2)
+	if !singleP(base + 500*time.Millisecond) {
+		t.Fatal("read again within the second")
+	}
+	if singleP(base + 1500*time.Millisecond) {
+		t.Fatal("GOMAXPROCS 2, a second later: singleP still true")
+	}
+	runtime.GOMAXPROCS(1)
+	if !singleP(base) { // a clock that went back reads again
+		t.Fatal("GOMAXPROCS 1 again, clock earlier: singleP false")
+	}
+}
 
 func TestWholeResponse(t *testing.T) {
 	for _, tc := range []struct {

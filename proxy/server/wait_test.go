@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +137,53 @@ func TestHeldAnswersArriveWholeAndInOrder(t *testing.T) {
 	_ = k.c.SetReadDeadline(time.Now().Add(3 * time.Second))
 	if n, err := k.br.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("after the last answer: %d bytes, %v, want the connection closed", n, err)
+	}
+}
+
+// With one scheduler slot a held answer first lets the other connections'
+// goroutines run (yieldBeforeSend), so the answers of a round go out
+// together. Many connections served at once must each still get their
+// own answers, whole and in order.
+func TestHeldAnswersWithOneSchedulerSlot(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	h := func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString(string(ctx.Path()) + ":" + strings.Repeat("x", len(ctx.Path())*37))
+	}
+	addr, _ := start(t, server.New(h, server.Limits{}, nil), time.Second)
+	const conns, requests = 32, 40
+	errs := make(chan error, conns)
+	for c := range conns {
+		go func() {
+			errs <- func() error {
+				nc, err := net.Dial("tcp", addr)
+				if err != nil {
+					return err
+				}
+				defer nc.Close()
+				_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
+				br := bufio.NewReader(nc)
+				for i := range requests {
+					path := fmt.Sprintf("/c%d/r%d", c, i)
+					if _, err := io.WriteString(nc, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+						return err
+					}
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						return fmt.Errorf("connection %d, request %d: %w", c, i, err)
+					}
+					b, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if want := path + ":" + strings.Repeat("x", len(path)*37); err != nil || resp.StatusCode != 200 || string(b) != want {
+						return fmt.Errorf("connection %d, request %d: %d %q (%v), want %q", c, i, resp.StatusCode, b, err, want)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
