@@ -92,8 +92,8 @@ type strictConn struct {
 // client going away.)
 func (c *strictConn) Read(p []byte) (int, error) {
 	h := c.held.Load()
-	if b := h.take(); b != nil {
-		if err := c.sendHeldAndWait(h, b); err != nil {
+	if h != nil && h.pending.Load() {
+		if err := c.sendHeldAndWait(h); err != nil {
 			return 0, err
 		}
 	}

@@ -73,6 +73,9 @@ type heldWrites struct {
 	// buf writes it, so no byte goes out twice.
 	mu  sync.Mutex
 	buf *[]byte // nil when nothing is held
+	// pending: buf is not nil, for a look without the lock (set and
+	// cleared under it).
+	pending atomic.Bool
 	// off: the connection showed pipelining; writes go out at once.
 	// skip: whole responses still to write at once (skipAfterBound).
 	// Only the goroutine serving the connection touches them.
@@ -129,6 +132,7 @@ func (h *heldWrites) hold(b []byte) bool {
 		h.buf = heldPool.Get().(*[]byte)
 	}
 	*h.buf = append(*h.buf, b...)
+	h.pending.Store(true)
 	return true
 }
 
@@ -141,6 +145,7 @@ func (h *heldWrites) take() *[]byte {
 	h.mu.Lock()
 	b := h.buf
 	h.buf = nil
+	h.pending.Store(false)
 	h.mu.Unlock()
 	return b
 }
@@ -197,9 +202,15 @@ func (c *strictConn) flushHeld() error {
 	return err
 }
 
-// sendHeldAndWait writes b, the bytes held, from within the wait for the
+// sendHeldAndWait writes the bytes held from within the wait for the
 // connection's next bytes (see above), bounded by waitBound.
-func (c *strictConn) sendHeldAndWait(h *heldWrites, b *[]byte) error {
+//
+// It takes them only after the yield (yieldBeforeSend): fasthttp counts
+// the connection idle once the answer is written to it, and a graceful
+// stop closes idle connections from its own goroutine, which may run
+// during the yield. Close writes what is still held; bytes taken before
+// the yield would have been lost with the close.
+func (c *strictConn) sendHeldAndWait(h *heldWrites) error {
 	// Bound the wait: the read deadline armed no later than waitBound
 	// from now (nor later than the one fasthttp asked for), pushed on
 	// when less than half of it is left. fasthttp's deadline stays
@@ -213,15 +224,17 @@ func (c *strictConn) sendHeldAndWait(h *heldWrites, b *[]byte) error {
 	if a := c.rd.armed; a != target && (a == 0 || a > target || a-deadlineOffset(now) < waitBound/2) {
 		c.rd.armed = target
 		if err := c.Conn.SetReadDeadline(deadlineTime(target)); err != nil {
-			_, err = c.connWrite(*b)
-			put(b)
-			return err
+			return c.flushHeld() // the usual way
 		}
 	}
-	h.sending = b
 	if singleP(deadlineOffset(now)) {
 		yieldBeforeSend()
 	}
+	b := h.take()
+	if b == nil {
+		return nil // Close wrote them (and closed the connection)
+	}
+	h.sending = b
 	n, all, err := h.w.SendAndWait(*b)
 	h.sending = nil
 	if !all {

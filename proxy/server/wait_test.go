@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -184,6 +186,64 @@ func TestHeldAnswersWithOneSchedulerSlot(t *testing.T) {
 	for range conns {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// A graceful stop closes the connections that wait for their next
+// request. With one scheduler slot a held answer waits for the other
+// runnable goroutines first (yieldBeforeSend), and a stop can come then:
+// every request the handler ran must still get its answer.
+func TestStopLosesNoHeldAnswer(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for round := range 20 {
+		var handled atomic.Int64
+		h := func(ctx *fasthttp.RequestCtx) {
+			handled.Add(1)
+			ctx.SetBodyString("ok")
+		}
+		addr, stop := start(t, server.New(h, server.Limits{}, nil), 5*time.Second)
+		const conns = 48
+		var answered atomic.Int64
+		var wg sync.WaitGroup
+		begun := make(chan struct{}, conns)
+		for range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				nc, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer nc.Close()
+				_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(nc)
+				for i := 0; ; i++ {
+					if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+						return
+					}
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					answered.Add(1)
+					if i == 20 {
+						begun <- struct{}{}
+					}
+				}
+			}()
+		}
+		for range conns {
+			<-begun
+		}
+		if err := stop(); err != nil {
+			t.Fatalf("round %d: stop: %v", round, err)
+		}
+		wg.Wait()
+		if a, h := answered.Load(), handled.Load(); a != h {
+			t.Fatalf("round %d: the handler ran %d times, %d answers arrived", round, h, a)
 		}
 	}
 }
