@@ -258,11 +258,11 @@ func (c *strictConn) sendHeldAndWait(h *heldWrites) error {
 // answers go out back to back, instead of one per request's worth of
 // work. A client finds several answers ready per wake-up and sleeps less:
 // on the 4 KB hit, wrk made 0.15-0.23 epoll_wait calls and 0.012-0.024
-// context switches per request instead of 0.93-1.44 and 0.075-0.138. With
-// wrk on one core that is throughput, and the round's last connections
-// wait less: 1.05x req/s, 0.95x the proxy's CPU per hit and 0.80x wrk's
-// p99 (median of 8 ABBA pairs of benchmarks/scripts/proxy-ab.sh; p99
-// lower in every pair). With nothing else runnable Gosched returns at
+// context switches per request instead of 0.93-1.44 and 0.075-0.138, and
+// the round's last connections wait less. benchmarks/scripts/proxy-ab.sh,
+// six sets of 4-12 ABBA pairs: wrk's p99 0.80-0.95x (lower in 38 of 44
+// pairs); req/s 0.97-1.05x and CPU per hit 0.95-1.02x, the gain larger
+// when the VM was fast. With nothing else runnable Gosched returns at
 // once; a round's first answer waits at most for the round's other
 // requests' work.
 //
